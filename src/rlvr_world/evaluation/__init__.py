@@ -1,0 +1,1 @@
+"""Evaluation of world models: predictors, metrics and readable reports."""

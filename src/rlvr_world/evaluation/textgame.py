@@ -1,0 +1,195 @@
+"""Evaluate a text-game world model (or a trivial baseline) on a dataset split.
+
+Predictors:
+- ``copy``: "nothing changes" (empty ``modified``/``removed``, score unchanged), the trivial baseline;
+- ``oracle``: the gold diff (an upper bound that checks the pipeline end to end);
+- ``model``: a causal LM (a full checkpoint or a LoRA adapter directory) decoding each prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from rlvr_world.metrics.text import AccuracyCounter, score_completion
+from rlvr_world.text.textgame import empty_diff, format_answer, gold_diff
+
+PREDICTORS = ("copy", "oracle", "model")
+
+
+@dataclass
+class GenerationOptions:
+    """Decoding settings; the paper evaluates greedily."""
+
+    batch_size: int = 8
+    max_new_tokens: int = 1024
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int | None = None
+
+
+def copy_predictions(dataset) -> list[str]:
+    return [format_answer(empty_diff())] * len(dataset)
+
+
+def oracle_predictions(dataset) -> list[str]:
+    return [
+        format_answer(gold_diff(json.loads(cur), json.loads(gold)))
+        for cur, gold in zip(dataset["data_state"], dataset["ground_truth"])
+    ]
+
+
+def load_causal_lm(model_dir: str, device: str | None = None):
+    """A causal LM and its tokenizer; a LoRA adapter directory is loaded on top of its base model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(model_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if (path / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # decoder-only batches generate from the right edge
+    return model.to(device).eval(), tokenizer
+
+
+def prompt_text(prompt, tokenizer) -> str:
+    """Chat prompts go through the tokenizer's chat template; plain prompts are used as they are."""
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+def model_predictions(dataset, model, tokenizer, options: GenerationOptions) -> list[str]:
+    """Batched generation with a progress bar; prompts are sorted by length to pad little."""
+    import torch
+
+    texts = [prompt_text(p, tokenizer) for p in dataset["prompt"]]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    outputs: list[str] = [""] * len(texts)
+    sampling = {"do_sample": options.do_sample}
+    if options.do_sample:
+        sampling.update(temperature=options.temperature, top_k=options.top_k)
+    with torch.inference_mode(), tqdm(total=len(texts), desc="generating", unit="prompt") as bar:
+        for start in range(0, len(order), options.batch_size):
+            batch = order[start : start + options.batch_size]
+            enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = {k: v.to(model.device) for k, v in enc.items()}
+            generated = model.generate(
+                **enc,
+                max_new_tokens=options.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                **sampling,
+            )
+            new_tokens = generated[:, enc["input_ids"].shape[1] :]
+            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                outputs[i] = text
+            bar.update(len(batch))
+    return outputs
+
+
+def score_predictions(dataset, predictions: Sequence[str]) -> tuple[dict, list[dict]]:
+    """Overall metrics (with a per-game breakdown) and one scored row per transition."""
+    overall, per_game = AccuracyCounter(), defaultdict(AccuracyCounter)
+    rows = []
+    games = dataset["game"] if "game" in dataset.column_names else ["?"] * len(dataset)
+    for text, cur, gold, game in zip(predictions, dataset["data_state"], dataset["ground_truth"], games):
+        result = score_completion(text, cur, gold)
+        overall.add(result)
+        per_game[game].add(result)
+        rows.append({
+            "game": game,
+            "changed": result.changed,
+            "correct": result.correct,
+            "format_error": result.format_error,
+            "item_score": None if result.score is None else result.score.item_score,
+            "prediction": text,
+        })
+    metrics = overall.summary()
+    metrics["per_game"] = {game: counter.summary() for game, counter in sorted(per_game.items())}
+    return metrics, rows
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> Path:
+    """A markdown report a person wants to read: the headline table, then games, then settings."""
+    lines = [f"# {title}", ""]
+    lines += [f"- **{k}**: `{v}`" for k, v in details.items()]
+    lines += [
+        "",
+        "| transitions | accuracy (all) | unchanged | changed | format errors |",
+        "|---|---|---|---|---|",
+        f"| {metrics['num_transitions']} | {_fmt(metrics['accuracy_overall'])} | "
+        f"{_fmt(metrics['accuracy_unchanged'])} ({metrics['num_unchanged']}) | "
+        f"{_fmt(metrics['accuracy_changed'])} ({metrics['num_changed']}) | {_fmt(metrics['format_error_rate'])} |",
+        "",
+        "Accuracies and the format-error rate are percentages; a transition is correct when every "
+        "property of every gold object, every `contains` list and the score are predicted exactly.",
+        "",
+        "## Per game",
+        "",
+        "| game | transitions | all | unchanged | changed | format errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for game, m in metrics["per_game"].items():
+        lines.append(
+            f"| {game} | {m['num_transitions']} | {_fmt(m['accuracy_overall'])} | {_fmt(m['accuracy_unchanged'])} | "
+            f"{_fmt(m['accuracy_changed'])} | {_fmt(m['format_error_rate'])} |"
+        )
+    path = output_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def evaluate(
+    dataset,
+    predictor: str,
+    output_dir: str | Path,
+    model_dir: str | None = None,
+    generation: GenerationOptions | None = None,
+    dataset_name: str = "",
+) -> dict:
+    """Predict, score, and write ``metrics.json``, ``report.md`` and ``predictions.jsonl``."""
+    if predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    generation = generation or GenerationOptions()
+    if predictor == "copy":
+        predictions = copy_predictions(dataset)
+    elif predictor == "oracle":
+        predictions = oracle_predictions(dataset)
+    else:
+        if not model_dir:
+            raise ValueError("--predictor model needs --model DIR")
+        model, tokenizer = load_causal_lm(model_dir)
+        predictions = model_predictions(dataset, model, tokenizer, generation)
+    metrics, rows = score_predictions(dataset, predictions)
+    metrics["predictor"] = predictor
+    metrics["model"] = model_dir
+    with open(output_dir / "metrics.json", "w", encoding="utf-8") as handle:
+        json.dump(metrics, handle, indent=2)
+    with open(output_dir / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    details = {"dataset": dataset_name, "predictor": predictor}
+    if model_dir:
+        details["model"] = model_dir
+        details["decoding"] = "greedy" if not generation.do_sample else f"sampled, T={generation.temperature}"
+    write_report(output_dir, metrics, "Text-game world model evaluation", details)
+    return metrics

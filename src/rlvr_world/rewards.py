@@ -1,0 +1,112 @@
+"""Reward registry: name -> reward callable with TRL's signature.
+
+TRL calls ``reward(prompts=..., completions=..., completion_ids=..., **columns)`` where every extra
+dataset column arrives as a list aligned with ``completions``; a reward returns one float per
+completion. Malformed model output scores 0 and never raises.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from rlvr_world.metrics.text import score_completion
+
+RewardFunc = Callable[..., list[float]]
+REWARD_FUNCS: dict[str, Callable[..., RewardFunc]] = {}
+
+
+def register_reward(name: str):
+    """Register a reward *factory*: ``factory(**options) -> reward callable`` named ``name``."""
+
+    def decorator(factory):
+        if name in REWARD_FUNCS:
+            raise ValueError(f"reward '{name}' is already registered")
+        REWARD_FUNCS[name] = factory
+        return factory
+
+    return decorator
+
+
+def get_reward_funcs(names: list[str], options: dict[str, dict] | None = None) -> list[RewardFunc]:
+    """Build the named rewards; ``options[name]`` holds keyword options for that reward."""
+    options = options or {}
+    unknown = [n for n in names if n not in REWARD_FUNCS]
+    if unknown:
+        raise KeyError(f"unknown reward(s) {unknown}; registered: {sorted(REWARD_FUNCS)}")
+    return [REWARD_FUNCS[name](**options.get(name, {})) for name in names]
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes plain strings, or chat messages for conversational datasets."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    return ""
+
+
+def _named(func, name: str):
+    # TRL logs each reward under the callable's __name__.
+    func.__name__ = func.__qualname__ = name
+    return func
+
+
+# ----------------------------------------------------------------------------- text game
+
+
+@register_reward("textgame_binary")
+def textgame_binary(**_: Any) -> RewardFunc:
+    """1 if the predicted next state (objects and score) is exactly right, else 0."""
+
+    def reward(completions, data_state, ground_truth, **kwargs) -> list[float]:
+        return [
+            float(score_completion(completion_text(c), cur, gold).correct)
+            for c, cur, gold in zip(completions, data_state, ground_truth)
+        ]
+
+    return _named(reward, "textgame_binary")
+
+
+def task_specific_value(result, item: float, score: float, correct: float, changed: float) -> float:
+    """``item*item_score + score*score_score + correct*[exact] + changed*acc_changed`` (0 on format error).
+
+    ``acc_changed`` covers only the gold-changed properties, so an empty diff earns nothing there;
+    the term is dropped when the transition changes nothing.
+    """
+    s = result.score
+    if s is None:
+        return 0.0
+    value = item * s.item_score + score * s.score_score + correct * float(s.is_correct)
+    if s.acc_changed is not None:
+        value += changed * s.acc_changed
+    return value
+
+
+@register_reward("textgame_task_specific")
+def textgame_task_specific(
+    item_weight: float = 0.09, score_weight: float = 0.01, correct_weight: float = 0.2, changed_weight: float = 1.0
+) -> RewardFunc:
+    """The paper's task-specific reward; weights default to the reference's 0.09/0.01/0.2/1.0."""
+    weights = dict(item=item_weight, score=score_weight, correct=correct_weight, changed=changed_weight)
+
+    def reward(completions, data_state, ground_truth, **kwargs) -> list[float]:
+        return [
+            task_specific_value(score_completion(completion_text(c), cur, gold), **weights)
+            for c, cur, gold in zip(completions, data_state, ground_truth)
+        ]
+
+    return _named(reward, "textgame_task_specific")
+
+
+@register_reward("textgame_format")
+def textgame_format(**_: Any) -> RewardFunc:
+    """1 if the output holds a parsable partial diff, else 0 (a diagnostic, not in the paper)."""
+
+    def reward(completions, data_state, ground_truth, **kwargs) -> list[float]:
+        return [
+            float(not score_completion(completion_text(c), cur, gold).format_error)
+            for c, cur, gold in zip(completions, data_state, ground_truth)
+        ]
+
+    return _named(reward, "textgame_format")
