@@ -362,6 +362,7 @@ FINAL_ANSWER_MARKERS = (
 )
 _JSON_BLOCK = re.compile(r"```json\s*([\s\S]*?)\s*```")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_DECODER = json.JSONDecoder()
 ANSWER_PREFIX = "The final answer is: "
 
 
@@ -401,27 +402,23 @@ def _close_truncated(text: str) -> str:
 def repair_json(text: str) -> Any:
     """Parse a model's JSON: Python literals, trailing commas, single quotes, prose around, truncation.
 
-    Returns the parsed value or None. Never raises.
+    Returns the first JSON value that starts at the first ``{``, or None. Never raises.
     """
     try:
         start = text.find("{")
         if start < 0:
             return None
-        text = text[start:]
         # The reference replaces Python literals textually, inside strings too; so do we.
-        text = text.replace("True", "true").replace("False", "false").replace("None", "null")
-        candidates = [text[: text.rfind("}") + 1]] if "}" in text else []
-        candidates.append(_close_truncated(text))
-        for candidate in candidates:
-            for variant in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
-                try:
-                    return json.loads(variant)
-                except (json.JSONDecodeError, RecursionError):
-                    pass
-        # Python-style single quotes (the prompt shows states as Python dicts).
-        swapped = _TRAILING_COMMA.sub(r"\1", candidates[-1]).replace("'", '"')
-        return json.loads(swapped)
-    except (json.JSONDecodeError, RecursionError, ValueError):
+        text = text[start:].replace("True", "true").replace("False", "false").replace("None", "null")
+        uncommaed = _TRAILING_COMMA.sub(r"\1", text)
+        # Python-style single quotes: the prompt shows states as Python dicts.
+        for candidate in (text, uncommaed, _close_truncated(uncommaed), _close_truncated(uncommaed.replace("'", '"'))):
+            try:
+                return _DECODER.raw_decode(candidate)[0]  # trailing prose is ignored
+            except (json.JSONDecodeError, RecursionError):
+                continue
+        return None
+    except (RecursionError, ValueError):
         return None
 
 

@@ -1,0 +1,127 @@
+import json
+import subprocess
+import sys
+
+import datasets
+import pytest
+
+from helpers import REAL_TEST, REPO
+from rlvr_world.data import load_dataset_dir
+from rlvr_world.data.textgame import from_hub_columns
+from rlvr_world.data.textgame import main as make_textgame
+from rlvr_world.evaluation.textgame import evaluate
+from rlvr_world.rewards import get_reward_funcs
+from rlvr_world.text.textgame import extract_answer, load_transitions
+
+
+@pytest.fixture(scope="module")
+def small_jsonl(tmp_path_factory):
+    """Forty real transitions from five games, including object-creating ones."""
+    records = load_transitions(REAL_TEST)
+    picked = [r for r in records if r["game"] in {"dishwasher", "boil-water", "make-campfire", "cooking", "mix-paint"}]
+    path = tmp_path_factory.mktemp("raw") / "small.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in picked[::len(picked) // 40][:40]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def canonical(small_jsonl, tmp_path_factory):
+    out = tmp_path_factory.mktemp("canonical")
+    make_textgame(["--source", "jsonl", "--input", str(small_jsonl), "--output_dir", str(out)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def hub_parquet(small_jsonl, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hub")
+    make_textgame(["--source", "jsonl", "--input", str(small_jsonl), "--output_dir", str(out), "--hub_format"])
+    return out
+
+
+def test_canonical_dataset_columns_and_card(canonical):
+    ds = load_dataset_dir(canonical, "test")
+    assert len(ds) == 40
+    assert set(ds.column_names) == {"prompt", "completion", "data_state", "ground_truth", "data_action", "game",
+                                    "state_id", "changed"}
+    row = ds[0]
+    assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+    assert extract_answer(row["completion"][0]["content"]) is not None
+    card = (canonical / "README.md").read_text()
+    assert card.startswith("---\n") and "| test | 40 |" in card and "make_dataset.py textgame" in card
+    # The parquet copy loads the same rows.
+    parquet = datasets.load_dataset("parquet", data_files=str(canonical / "data" / "test-00000-of-00001.parquet"))["train"]
+    assert parquet["ground_truth"] == ds["ground_truth"]
+
+
+def test_hub_format_matches_the_reference_layout_and_converts_back(hub_parquet, canonical):
+    hub = datasets.load_dataset("parquet", data_files=str(hub_parquet / "data" / "test-00000-of-00001.parquet"))["train"]
+    assert set(hub.column_names) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
+    row = hub[3]
+    assert row["reward_model"]["style"] == "rule"
+    assert json.loads(row["reward_model"]["ground_truth"])["game_state"][-1].keys() == {"score", "gameOver", "gameWon"}
+    assert set(row["extra_info"]) == {"split", "index", "data_state", "data_action"}
+    assert row["prompt"][0]["content"].endswith("by starting with 'The final answer is:'.\n")
+
+    back = from_hub_columns(hub)
+    ours = load_dataset_dir(canonical, "test")
+    assert back["ground_truth"] == ours["ground_truth"] and back["data_state"] == ours["data_state"]
+    assert back["changed"] == ours["changed"]
+    # The same reward callables serve both layouts.
+    reward = get_reward_funcs(["textgame_binary"])[0]
+    gold = [c[0]["content"] for c in ours["completion"]]
+    assert reward(completions=gold, **{k: back[k] for k in ("data_state", "ground_truth")}) == [1.0] * 40
+
+
+def test_hub_rows_with_a_missing_field_name_it():
+    broken = datasets.Dataset.from_list([{"prompt": "p", "reward_model": {"style": "rule"}, "extra_info": {"data_state": "{}", "data_action": "a"}}])
+    with pytest.raises(ValueError, match=r"row 0: missing field 'reward_model.ground_truth'"):
+        from_hub_columns(broken)
+
+
+def test_evaluate_cli_copy_and_oracle(canonical, tmp_path):
+    for predictor, expected in (("oracle", 100.0), ("copy", None)):
+        out = tmp_path / predictor
+        subprocess.run([sys.executable, str(REPO / "src" / "evaluate.py"), "--task", "textgame", "--dataset", str(canonical),
+                        "--predictor", predictor, "--output_dir", str(out)], check=True, capture_output=True)
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert {"accuracy_overall", "accuracy_unchanged", "accuracy_changed", "format_error_rate",
+                "num_transitions", "num_changed", "num_unchanged"} <= metrics.keys()
+        assert (out / "report.md").read_text().startswith("# Text-game world model evaluation")
+        if expected is not None:
+            assert metrics["accuracy_overall"] == expected
+        else:
+            assert metrics["accuracy_changed"] == 0.0
+            assert metrics["num_correct"] <= metrics["num_unchanged"]
+
+
+def test_model_predictor_generates_and_scores_with_a_tiny_lm(small_jsonl, tmp_path):
+    """The `model` predictor end to end with a random tiny LM: it runs, scores, and counts format errors."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    from tokenizers.trainers import BpeTrainer
+    tok.train_from_iterator(["The final answer is: {}"], BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
+                                                                     initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                         max_position_embeddings=8192, eos_token_id=0, pad_token_id=0))
+    model_dir = tmp_path / "lm"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    short = tmp_path / "short"
+    make_textgame(["--source", "jsonl", "--input", str(small_jsonl), "--output_dir", str(short), "--no_rules",
+                   "--no_examples", "--state_format", "json"])
+    ds = load_dataset_dir(short, "test").select(range(4))
+    from rlvr_world.evaluation.textgame import GenerationOptions
+    metrics = evaluate(ds, "model", tmp_path / "eval", str(model_dir), GenerationOptions(batch_size=2, max_new_tokens=8))
+    assert metrics["num_transitions"] == 4
+    assert metrics["format_error_rate"] == 100.0  # eight random tokens never make a diff
+    lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all("prediction" in json.loads(line) for line in lines)
