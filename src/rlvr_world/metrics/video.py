@@ -1,0 +1,243 @@
+"""Pixel metrics for predicted video frames: MSE, MAE, PSNR, SSIM, LPIPS, and token repetition.
+
+Every metric takes ``pred`` and ``target`` float tensors ``[..., C, H, W]`` with pixels in
+``[0, 1]`` and returns one value per frame (shape ``[...]``) with ``reduction="none"`` or the
+mean over all frames with ``reduction="mean"``. They are vectorised, differentiable where the
+maths allows, and run on whatever device the inputs live on, so they double as GRPO rewards
+(negated where lower is better).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+Reduction = Literal["none", "mean"]
+
+# PSNR of two identical frames is infinite; flooring the MSE keeps rewards and means finite
+# (1e-10 caps PSNR at 100 dB, far above any real reconstruction).
+MSE_FLOOR = 1e-10
+
+
+def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    if pred.dim() < 3:
+        raise ValueError(f"Expected frames [..., C, H, W], got shape {tuple(pred.shape)}")
+
+
+def _reduce(per_frame: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "none":
+        return per_frame
+    if reduction == "mean":
+        return per_frame.mean()
+    raise ValueError(f"reduction must be 'none' or 'mean', got {reduction!r}")
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() and x.dtype != torch.float16 and x.dtype != torch.bfloat16 else x.float()
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none") -> torch.Tensor:
+    """Mean squared error per frame."""
+    _check_pair(pred, target)
+    return _reduce((_float(pred) - _float(target)).pow(2).flatten(-3).mean(-1), reduction)
+
+
+def mae(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none") -> torch.Tensor:
+    """Mean absolute error per frame."""
+    _check_pair(pred, target)
+    return _reduce((_float(pred) - _float(target)).abs().flatten(-3).mean(-1), reduction)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none") -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB with peak 1, per frame (``"mean"`` averages the dB values).
+
+    Identical frames give 100 dB (the MSE is floored at :data:`MSE_FLOOR`) instead of infinity.
+    """
+    per_frame = -10.0 * torch.log10(mse(pred, target).clamp_min(MSE_FLOOR))
+    return _reduce(per_frame, reduction)
+
+
+@lru_cache(maxsize=8)
+def _gaussian_kernel_1d(window_size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    coords = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    return (kernel / kernel.sum()).to(dtype=dtype, device=device)
+
+
+def _gaussian_filter_valid(x: torch.Tensor, window_size: int, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``[N, C, H, W]`` per channel, keeping only full windows."""
+    channels = x.shape[1]
+    kernel = _gaussian_kernel_1d(window_size, sigma, x.dtype, x.device)
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, window_size), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, window_size, 1), groups=channels)
+
+
+def ssim(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    reduction: Reduction = "none",
+    window_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
+    """Structural similarity per frame (Wang et al. 2004).
+
+    Gaussian window 11 / sigma 1.5, ``K1 = 0.01``, ``K2 = 0.03``, population (not sample)
+    statistics, SSIM map averaged over the valid (fully covered) positions and over channels:
+    the same definition as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=...)``.
+    """
+    _check_pair(pred, target)
+    *batch, channels, height, width = pred.shape
+    if min(height, width) < window_size:
+        raise ValueError(f"SSIM needs frames of at least {window_size}x{window_size}, got {height}x{width}")
+    x = _float(pred).reshape(-1, channels, height, width)
+    y = _float(target).reshape(-1, channels, height, width)
+    # One grouped blur for all five local statistics.
+    stats = _gaussian_filter_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), window_size, sigma)
+    mu_x, mu_y, xx, yy, xy = stats.split(channels, dim=1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    per_frame = ssim_map.flatten(1).mean(-1).reshape(batch)
+    return _reduce(per_frame, reduction)
+
+
+# ---------------------------------------------------------------------------------------- LPIPS
+
+_BACKBONE_WEIGHTS = {"vgg": "VGG16_Weights", "alex": "AlexNet_Weights"}
+
+
+class LPIPSWeightsNotFoundError(FileNotFoundError):
+    """The ImageNet backbone weights LPIPS needs are not on disk (and cannot be downloaded)."""
+
+
+def lpips_weights_url(net: str = "vgg") -> str:
+    """Download address of the torchvision ImageNet weights for an LPIPS backbone."""
+    import torchvision
+
+    if net not in _BACKBONE_WEIGHTS:
+        raise ValueError(f"LPIPS backbone must be one of {sorted(_BACKBONE_WEIGHTS)}, got {net!r}")
+    return getattr(torchvision.models, _BACKBONE_WEIGHTS[net]).IMAGENET1K_V1.url
+
+
+def lpips_weights_path(net: str = "vgg") -> Path:
+    """Where torchvision looks for the backbone weights (``$TORCH_HOME/hub/checkpoints/...``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(lpips_weights_url(net))
+
+
+def lpips_available(net: str = "vgg") -> bool:
+    """Whether a real (ImageNet-pretrained) LPIPS with this backbone can be built here."""
+    return lpips_weights_path(net).is_file()
+
+
+class LPIPS(torch.nn.Module):
+    """LPIPS distance (Zhang et al. 2018) on ``[0, 1]`` frames ``[..., 3, H, W]``, one value per frame.
+
+    Wraps the ``lpips`` package (its calibrated linear heads ship with it); the ImageNet backbone
+    comes from torchvision's cache. The module is frozen and stays in eval mode, so it serves as
+    a training loss, an evaluation metric and a reward alike.
+
+    Args:
+        net: ``"vgg"`` (the paper's reward and tokenizer loss) or ``"alex"``.
+        pnet_rand: use a randomly initialised backbone. For tests only: such numbers are not
+            LPIPS and must never be reported (:attr:`random_backbone` flags it).
+        chunk_size: frames per forward pass, to bound memory on long videos.
+
+    Raises:
+        LPIPSWeightsNotFoundError: the backbone weights are missing (and ``pnet_rand`` is off).
+    """
+
+    def __init__(self, net: str = "vgg", pnet_rand: bool = False, chunk_size: int = 256):
+        super().__init__()
+        if not pnet_rand and not lpips_available(net):
+            raise LPIPSWeightsNotFoundError(
+                f"LPIPS ({net}) needs the ImageNet backbone weights, which cannot be downloaded here. "
+                f"Put the file from {lpips_weights_url(net)} at {lpips_weights_path(net)} "
+                f"(the directory follows $TORCH_HOME), or turn the LPIPS loss/metric off."
+            )
+        import lpips
+
+        with warnings.catch_warnings():
+            # lpips calls torchvision with the deprecated `pretrained=` argument.
+            warnings.simplefilter("ignore", UserWarning)
+            self.model = lpips.LPIPS(net=net, pnet_rand=pnet_rand, verbose=False)
+        self.model.requires_grad_(False)
+        self.model.eval()
+        self.net = net
+        self.random_backbone = pnet_rand
+        self.chunk_size = chunk_size
+
+    def train(self, mode: bool = True) -> LPIPS:
+        # Dropout in the linear heads must stay off whatever mode the surrounding model is in.
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none") -> torch.Tensor:
+        _check_pair(pred, target)
+        *batch, channels, height, width = pred.shape
+        x = _float(pred).reshape(-1, channels, height, width)
+        y = _float(target).reshape(-1, channels, height, width)
+        distances = [
+            self.model(x[i : i + self.chunk_size], y[i : i + self.chunk_size], normalize=True).flatten()
+            for i in range(0, x.shape[0], self.chunk_size)
+        ]
+        return _reduce(torch.cat(distances).reshape(batch), reduction)
+
+
+# ---------------------------------------------------------------------------------------- all at once
+
+
+def video_metrics(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    lpips_model: LPIPS | None = None,
+    reduction: Reduction = "mean",
+) -> dict[str, torch.Tensor | None]:
+    """MSE, MAE, PSNR, SSIM and (when a model is given) LPIPS in one dict."""
+    with torch.no_grad():
+        return {
+            "mse": mse(pred, target, reduction),
+            "mae": mae(pred, target, reduction),
+            "psnr": psnr(pred, target, reduction),
+            "ssim": ssim(pred, target, reduction),
+            "lpips": None if lpips_model is None else lpips_model(pred, target, reduction),
+        }
+
+
+# ---------------------------------------------------------------------------------------- repetition
+
+
+def repeated_frames(tokens: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+    """Which predicted frames repeat the frame before them, token for token.
+
+    Args:
+        tokens: visual tokens of predicted frames ``[..., F, N]`` (``N`` tokens per frame).
+        previous: tokens of the frame before the first prediction (the last context frame)
+            ``[..., N]``; without it the first frame has nothing to repeat.
+
+    Returns:
+        Bool ``[..., F]`` (``[..., F - 1]`` without ``previous``): frame ``f`` equals frame ``f - 1``.
+    """
+    if tokens.dim() < 2:
+        raise ValueError(f"Expected tokens [..., F, N], got shape {tuple(tokens.shape)}")
+    if previous is not None:
+        tokens = torch.cat([previous.unsqueeze(-2), tokens], dim=-2)
+    return (tokens[..., 1:, :] == tokens[..., :-1, :]).all(dim=-1)
+
+
+def repetition_rate(tokens: torch.Tensor, previous: torch.Tensor | None = None) -> float:
+    """Fraction of predicted frames identical to their predecessor (see :func:`repeated_frames`)."""
+    repeats = repeated_frames(tokens, previous)
+    return float(repeats.float().mean()) if repeats.numel() else float("nan")
