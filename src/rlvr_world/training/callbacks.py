@@ -1,0 +1,168 @@
+"""Trainer callbacks shared by the SFT and GRPO entry points.
+
+- `JsonlLogCallback`: every Trainer log (loss, rewards, KL, timings, ...) as one JSON line in
+  `output_dir/log.jsonl`, with the wall-clock time since training started; curves are drawn from it.
+- `AccuracyCallback`: greedy-decodes a held-out split every N optimizer steps and appends the task
+  accuracy to `output_dir/accuracy.jsonl` (and the Trainer log), giving accuracy-vs-step curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+
+def _append_jsonl(path: str, record: dict) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Append each log dict (plus `step`, `epoch`, `wall_s`) to `<output_dir>/log.jsonl` on the main process."""
+
+    def __init__(self, filename: str = "log.jsonl"):
+        self.filename = filename
+        self._start = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        wall = time.perf_counter() - self._start if self._start is not None else None
+        record = {"step": state.global_step, "epoch": state.epoch, "wall_s": wall, **logs}
+        _append_jsonl(os.path.join(args.output_dir, self.filename), record)
+
+
+class AccuracyCallback(TrainerCallback):
+    """Greedy task accuracy on held-out rows during training.
+
+    `generate(model, rows) -> list[str]` produces completions; `score(completions, rows) ->
+    list[dict]` marks each one `correct`/`changed`. Runs on the main process only, at the first
+    step of a run (unless resumed past it), every `every_steps` steps, and at the end.
+    """
+
+    def __init__(self, rows, generate, score, every_steps: int = 0, filename: str = "accuracy.jsonl",
+                 at_start: bool = True):
+        self.rows = rows
+        self.generate = generate
+        self.score = score
+        self.every_steps = every_steps
+        self.filename = filename
+        self.at_start = at_start
+        self._done_steps: set[int] = set()
+        self._start = None
+        self.history: list[dict] = []
+
+    def _evaluate(self, args, state, model):
+        if state.global_step in self._done_steps:
+            return None
+        self._done_steps.add(state.global_step)
+        if not state.is_world_process_zero:
+            return None
+        was_training = model.training
+        model.eval()
+        t0 = time.perf_counter()
+        try:
+            completions = self.generate(model, self.rows)
+        finally:
+            if was_training:
+                model.train()
+        results = self.score(completions, self.rows)
+        n = len(results)
+        changed = [r for r in results if r["changed"]]
+        unchanged = [r for r in results if not r["changed"]]
+
+        def pct(xs):
+            return round(100.0 * sum(r["correct"] for r in xs) / len(xs), 2) if xs else None
+
+        record = {
+            "step": state.global_step,
+            "wall_s": time.perf_counter() - self._start if self._start is not None else None,
+            "accuracy_overall": pct(results),
+            "accuracy_unchanged": pct(unchanged),
+            "accuracy_changed": pct(changed),
+            "format_error_rate": round(100.0 * sum(r["format_error"] for r in results) / n, 2) if n else None,
+            "num_transitions": n,
+            "eval_seconds": round(time.perf_counter() - t0, 2),
+        }
+        self.history.append(record)
+        _append_jsonl(os.path.join(args.output_dir, self.filename), record)
+        logger.warning("step %d held-out accuracy: %s", state.global_step,
+                       {k: record[k] for k in ("accuracy_overall", "accuracy_unchanged", "accuracy_changed")})
+        return record
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._start = time.perf_counter()
+        if self.at_start and model is not None:
+            self._evaluate(args, state, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every_steps and state.global_step % self.every_steps == 0 and model is not None:
+            self._evaluate(args, state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if model is not None:
+            self._evaluate(args, state, model)
+
+
+def make_accuracy_callback(task, script_args, training_args, tokenizer):
+    """The `AccuracyCallback` a recipe asks for (`accuracy_eval_split`), or None."""
+    if not script_args.accuracy_eval_split or task.score_completions is None or task.load_eval_rows is None:
+        return None
+    rows = task.load_eval_rows(script_args, script_args.accuracy_eval_split)
+    if script_args.accuracy_eval_samples is not None and script_args.accuracy_eval_samples < len(rows):
+        rows = rows.shuffle(seed=1234).select(range(script_args.accuracy_eval_samples))
+    max_new = script_args.accuracy_eval_max_new_tokens or getattr(training_args, "max_completion_length", None) or 512
+    batch_size = script_args.accuracy_eval_batch_size
+
+    def generate(model, rows):
+        return greedy_generate(model, tokenizer, rows["prompt"], max_new, batch_size)
+
+    def score(completions, rows):
+        return task.score_completions(completions, [rows[i] for i in range(len(rows))])
+
+    return AccuracyCallback(rows, generate, score, every_steps=script_args.accuracy_eval_steps)
+
+
+def greedy_generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> list[str]:
+    """Batched greedy decoding of chat or plain prompts (sorted by length to pad little)."""
+    import torch
+
+    texts = [
+        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    outputs = [""] * len(texts)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+                enc = {k: v.to(device) for k, v in enc.items()}
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+                decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+                for i, text in zip(batch, decoded):
+                    outputs[i] = text
+    finally:
+        tokenizer.padding_side = side
+    return outputs
