@@ -21,6 +21,7 @@ def main(script_args, training_args, model_args):
     from rlvr_world.training.callbacks import JsonlLogCallback, make_accuracy_callback
     from rlvr_world.training.common import (
         apply_model_init_kwargs,
+        apply_threads,
         load_tokenizer,
         logger,
         normalize_model_args,
@@ -30,6 +31,7 @@ def main(script_args, training_args, model_args):
     from rlvr_world.training.tasks import get_task
 
     setup_logging(training_args)
+    apply_threads(script_args)
     if not model_args.model_name_or_path:
         raise SystemExit("error: the recipe must set model_name_or_path")
     if not script_args.dataset_name:

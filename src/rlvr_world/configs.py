@@ -69,6 +69,13 @@ class TaskDataArguments:
         default=0,
         metadata={"help": "Added to `seed` for every data sampling decision (demonstrations, rebalancing)."},
     )
+    torch_num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch.set_num_threads at start (None: torch's default). On small shared CPUs use 1: with "
+            "2 threads on 2 busy cores OpenMP barriers made tiny-model generation ~30x slower here."
+        },
+    )
     auto_resume: bool = field(
         default=True,
         metadata={

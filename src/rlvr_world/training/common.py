@@ -23,6 +23,14 @@ def setup_logging(training_args) -> None:
     transformers.utils.logging.set_verbosity(level)
 
 
+def apply_threads(script_args) -> None:
+    n = getattr(script_args, "torch_num_threads", None)
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
 def normalize_model_args(model_args) -> None:
     """`lora_target_modules: all-linear` arrives as a string from YAML but as `["all-linear"]` from
     the command line; PEFT only understands the string."""

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from rlvr_world.training.tiny_model import TinyModelConfig
 
-SMOKE_MODEL = TinyModelConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+SMOKE_GAMES = ["grow-bean", "measure-tea", "heat-soup", "sort-recycling"]
+SMOKE_MODEL = TinyModelConfig(vocab_size=1024, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                               num_key_value_heads=2, intermediate_size=128, max_position_embeddings=1024)
 
 
-def smoke_dataset(episodes_per_game: int = 1, seed: int = 0, games: list[str] | None = None):
+def smoke_dataset(episodes_per_game: int = 1, seed: int = 0, games: list[str] | None = SMOKE_GAMES):
     """A DatasetDict (`train`, `heldout`) of generated transitions with rule-free, example-free JSON prompts."""
     import datasets
 
@@ -35,34 +36,48 @@ def smoke_dataset(episodes_per_game: int = 1, seed: int = 0, games: list[str] | 
     return datasets.DatasetDict({"train": ds.select(train), "heldout": ds.select(held)})
 
 
-def smoke_assets(root: str | os.PathLike, model_config: TinyModelConfig = SMOKE_MODEL) -> dict[str, str]:
-    """Build (once) under `root` the smoke dataset, an untrained tiny model and a warm-started copy
-    of it (see `warm_start`); return their paths `{"data", "model", "warm"}`."""
+def smoke_assets(root: str | os.PathLike, warm: bool = False, model_config: TinyModelConfig = SMOKE_MODEL) -> dict:
+    """Build (once) under `root` the smoke dataset and an untrained tiny model, and with `warm=True`
+    a warm-started copy (see `warm_start`); return their paths `{"data", "model"[, "warm"]}`."""
     from rlvr_world.training.tiny_model import build_tiny_model, texts_from_dataset
 
     root = Path(root)
-    paths = {"data": str(root / "data"), "model": str(root / "model"), "warm": str(root / "warm")}
-    done = root / "done.json"
-    if not done.is_file():
+    paths = {"data": str(root / "data"), "model": str(root / "model")}
+    if not (root / "done.json").is_file():
         root.mkdir(parents=True, exist_ok=True)
         smoke_dataset().save_to_disk(paths["data"])
         build_tiny_model(texts_from_dataset(paths["data"], ["train"]), paths["model"], model_config)
-        warm_start(paths["model"], paths["data"], paths["warm"])
-        done.write_text(json.dumps(paths))
+        (root / "done.json").write_text(json.dumps(paths))
+    if warm:
+        paths["warm"] = str(root / "warm")
+        if not (root / "warm_done.json").is_file():
+            warm_start(paths["model"], paths["data"], paths["warm"])
+            (root / "warm_done.json").write_text(json.dumps(paths))
     return paths
 
 
 def warm_start(model_dir: str | os.PathLike, data_dir: str | os.PathLike, output_dir: str | os.PathLike,
-               steps: int = 60, batch_size: int = 8, lr: float = 1e-2, prompt_tail_tokens: int | None = None,
+               steps: int = 20, batch_size: int = 8, lr: float = 1e-2, prompt_tail_tokens: int | None = None,
                seed: int = 0) -> str:
     """Teach the untrained tiny model, in a few seconds, to answer "nothing changes" in the right format.
 
     Trains on the prompt (or its last `prompt_tail_tokens` tokens) followed by the copy answer
-    (answer tokens only in the loss); about 45 s on 2 busy cores. Sampled at temperature 1 the model
-    then gives a mix of well-formed copy answers (reward > 0 under the real rewards) and broken ones
+    (answer tokens only in the loss); about 10 s on one core. Sampled at temperature 1 the
+    model then gives a mix of well-formed copy answers (reward > 0 under the real rewards) and broken ones
     (reward 0): GRPO groups have reward variance, hence non-zero advantages and gradients, as in a
     real run.
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see TaskDataArguments.torch_num_threads
+    try:
+        return _warm_start(model_dir, data_dir, output_dir, steps, batch_size, lr, prompt_tail_tokens, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _warm_start(model_dir, data_dir, output_dir, steps, batch_size, lr, prompt_tail_tokens, seed) -> str:
     import datasets
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
