@@ -1,62 +1,218 @@
-"""`make demo`: the embedded CPU-scale run of the text-game world-model pipeline.
+"""`make demo`: the embedded CPU-scale text-game RLVR pipeline, end to end.
 
-Builds the data (our generated games and the real ByteSized32 test set), evaluates the trivial
-baselines on every split, and writes ``runs/demo/textgame/report.md`` and ``report.json``.
+1. data: our procedural games (short prompts) and, when present, the real ByteSized32 test set;
+2. the tiny model, built from nothing (BPE tokenizer + Qwen-style LM);
+3. SFT on a small demonstration subset (recipes/tiny/textgame_sft.yaml);
+4. RLVR: GRPO on the whole rebalanced pool with the task-specific reward (recipes/tiny/textgame_grpo.yaml);
+5. two controls from the same SFT checkpoint with GRPO's wall time: continued SFT on the same
+   demonstrations, and MLE on the gold answers of the whole pool;
+6. greedy evaluation of every model and the copy baseline on held-out transitions and held-out games;
+7. ``runs/demo/textgame/report.md``, ``report.json`` and ``curves.png``.
+
+Stages whose output exists are skipped, so a killed demo continues where it stopped.
+``--quick`` shrinks every stage to seconds (used by the tests).
 """
+
+from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from rlvr_world.data import load_dataset_dir
 from rlvr_world.data.textgame import DEFAULT_BYTESIZED32_DIR
 from rlvr_world.data.textgame import main as make_textgame
-from rlvr_world.evaluation.textgame import evaluate
+from rlvr_world.evaluation.textgame import GenerationOptions, evaluate
+
+SRC = Path(__file__).resolve().parent
+RECIPES = SRC.parent / "recipes" / "tiny"
+SPLITS = ("heldout_transitions", "heldout_games")
+METRIC_KEYS = ("accuracy_overall", "accuracy_unchanged", "accuracy_changed", "format_error_rate")
+
+
+def run(stage: str, args: list[str], log_dir: Path) -> float:
+    """Run one stage as a subprocess (its own process, like a user would), tee its log, return seconds."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"\n=== {stage}: {' '.join(args)}", flush=True)
+    start = time.perf_counter()
+    with open(log_dir / f"{stage}.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            log.write(line)
+            sys.stdout.write(line)
+        if proc.wait() != 0:
+            raise SystemExit(f"stage '{stage}' failed (exit {proc.returncode}); see {log_dir / (stage + '.log')}")
+    return time.perf_counter() - start
 
 
 def build_data(out: Path) -> dict[str, Path]:
-    """Generated games (short prompts for tiny models) and, when present, the real test set."""
-    sets = {}
-    generated = out / "data" / "textgame_generated"
-    if not (generated / "dataset_dict.json").exists():
-        make_textgame(["--source", "generated", "--output_dir", str(generated), "--no_rules", "--no_examples",
-                       "--state_format", "json"])
-    sets["generated"] = generated
+    sets = {"generated": out / "data" / "textgame_generated"}
+    if not (sets["generated"] / "dataset_dict.json").exists():
+        make_textgame(["--source", "generated", "--output_dir", str(sets["generated"]), "--no_rules",
+                       "--no_examples", "--state_format", "json"])
     if (DEFAULT_BYTESIZED32_DIR / "test.jsonl.gz").exists():
-        real = out / "data" / "textgame_bytesized32"
-        if not (real / "dataset_dict.json").exists():
-            make_textgame(["--source", "jsonl", "--output_dir", str(real)])
-        sets["bytesized32"] = real
+        sets["bytesized32"] = out / "data" / "textgame_bytesized32"
+        if not (sets["bytesized32"] / "dataset_dict.json").exists():
+            make_textgame(["--source", "jsonl", "--output_dir", str(sets["bytesized32"])])
     return sets
 
 
+def train_runtime(run_dir: Path) -> float | None:
+    """Training seconds of a finished run, from its log."""
+    log = run_dir / "log.jsonl"
+    if not log.exists():
+        return None
+    for line in reversed(log.read_text().splitlines()):
+        record = json.loads(line)
+        if "train_runtime" in record:
+            return float(record["train_runtime"])
+    return None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def plot_curves(grpo_dirs: dict[str, Path], path: Path) -> None:
+    """Training reward and held-out accuracy against the GRPO step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_reward, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, run_dir in grpo_dirs.items():
+        logs = [r for r in read_jsonl(run_dir / "log.jsonl") if "reward" in r]
+        if logs:
+            ax_reward.plot([r["step"] for r in logs], [r["reward"] for r in logs], label=label)
+        acc = read_jsonl(run_dir / "accuracy.jsonl")
+        if acc:
+            steps = [r["step"] for r in acc]
+            ax_acc.plot(steps, [r["accuracy_overall"] for r in acc], marker="o", label=f"{label}: all")
+            ax_acc.plot(steps, [r["accuracy_changed"] for r in acc], marker="x", ls="--", label=f"{label}: changed")
+    ax_reward.set(title="GRPO training reward", xlabel="GRPO step", ylabel="mean reward")
+    ax_acc.set(title="Held-out transitions, greedy accuracy (%)", xlabel="GRPO step", ylabel="accuracy (%)")
+    for ax in (ax_reward, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict]) -> None:
+    (report_dir / "report.json").write_text(json.dumps({"rows": rows, "timings_s": timings,
+                                                        "real_test_baselines": baselines}, indent=2))
+    lines = ["# Text-game world model: RLVR demo (CPU scale)", "",
+             "Greedy decoding; accuracies in percent. SFT learns from a small demonstration subset; RLVR "
+             "(GRPO) trains on the whole rebalanced pool from the SFT checkpoint. The two controls start from "
+             "the same checkpoint with the same wall time as GRPO.", ""]
+    for split in SPLITS:
+        lines += [f"## {split}", "", "| model | all | unchanged | changed | format errors | transitions |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            if r["split"] == split:
+                lines.append(f"| {r['model']} | {r['accuracy_overall']} | {r['accuracy_unchanged']} | "
+                             f"{r['accuracy_changed']} | {r['format_error_rate']} | {r['num_transitions']} |")
+        lines.append("")
+    if baselines:
+        lines += ["## Real ByteSized32 test set (trivial baselines)", "", "| predictor | all | unchanged | changed |",
+                  "|---|---|---|---|"]
+        lines += [f"| {b['model']} | {b['accuracy_overall']} | {b['accuracy_unchanged']} | {b['accuracy_changed']} |"
+                  for b in baselines]
+        lines.append("")
+    lines += ["## Wall time (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()]
+    lines += ["", "![curves](curves.png)", ""]
+    (report_dir / "report.md").write_text("\n".join(lines))
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="runs/demo")
+    parser.add_argument("--quick", action="store_true", help="seconds-long stages, for tests")
+    parser.add_argument("--eval_samples", type=int, default=300, help="rows per held-out split to evaluate")
+    parser.add_argument("--skip_binary", action="store_true", help="skip the binary-reward GRPO run")
     args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.quick:
+        args.eval_samples = min(args.eval_samples, 8)
     out = Path(args.output_dir)
     report_dir = out / "textgame"
+    logs = report_dir / "logs"
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    data = build_data(out)
+    generated = str(data["generated"])
+    model_dir = out / "models" / "tiny"
+    common = ["--dataset_name", generated]
+    quick_sft = ["--num_demonstrations", "16", "--num_train_epochs", "1", "--accuracy_eval_samples", "4",
+                 "--accuracy_eval_max_new_tokens", "8", "--max_length", "2048"] if args.quick else []
+    quick_rl = ["--max_steps", "2", "--accuracy_eval_samples", "4", "--accuracy_eval_steps", "0",
+                "--accuracy_eval_max_new_tokens", "8", "--max_completion_length", "8", "--save_steps", "1"] \
+        if args.quick else []
+
+    if not (model_dir / "config.json").exists():
+        extra = ["--hidden_size", "32", "--num_hidden_layers", "1", "--intermediate_size", "64",
+                 "--num_attention_heads", "2", "--num_key_value_heads", "1"] if args.quick else []
+        timings["build tiny model"] = run("build_model", [str(SRC / "build_tiny_model.py"), "--data", generated,
+                                                          "--output_dir", str(model_dir), *extra], logs)
+    sft_dir = report_dir / "sft"
+    if not (sft_dir / "model.safetensors").exists():
+        timings["SFT"] = run("sft", [str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common,
+                                     "--model_name_or_path", str(model_dir), "--output_dir", str(sft_dir),
+                                     *quick_sft], logs)
+
+    rl_runs = {"RLVR (task-specific reward)": ("grpo", "textgame_grpo.yaml")}
+    if not args.skip_binary:
+        rl_runs["RLVR (binary reward)"] = ("grpo_binary", "textgame_grpo_binary.yaml")
+    for label, (name, recipe) in rl_runs.items():
+        run_dir = report_dir / name
+        if not (run_dir / "model.safetensors").exists():
+            timings[label] = run(name, [str(SRC / "grpo.py"), str(RECIPES / recipe), *common,
+                                        "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
+                                        *quick_rl], logs)
+    budget = train_runtime(report_dir / "grpo") or 60.0
+    controls = {"control: continued SFT on the demonstrations": ("sft_continued", "textgame_sft_continued.yaml"),
+                "control: MLE on the whole pool": ("mle_pool", "textgame_mle_pool.yaml")}
+    for label, (name, recipe) in controls.items():
+        run_dir = report_dir / name
+        if not (run_dir / "model.safetensors").exists():
+            timings[label] = run(name, [str(SRC / "sft.py"), str(RECIPES / recipe), *common,
+                                        "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
+                                        "--max_train_seconds", f"{budget:.0f}", *quick_rl[:2]], logs)
+
+    models = {"SFT (demonstrations)": sft_dir, **{k: report_dir / v[0] for k, v in rl_runs.items()},
+              **{k: report_dir / v[0] for k, v in controls.items()}}
+    generation = GenerationOptions(batch_size=64, max_new_tokens=8 if args.quick else 128)
     rows = []
-    for name, path in build_data(out).items():
-        splits = load_dataset_dir(path)
-        for split, dataset in splits.items():
-            for predictor in ("copy", "oracle"):
-                metrics = evaluate(dataset, predictor, report_dir / "eval" / f"{name}_{split}_{predictor}",
-                                   dataset_name=f"{name} [{split}]")
-                rows.append({"model": f"{predictor} baseline", "data": name, "split": split,
-                             **{k: metrics[k] for k in ("accuracy_overall", "accuracy_unchanged",
-                                                        "accuracy_changed", "format_error_rate",
-                                                        "num_transitions")}})
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.json").write_text(json.dumps({"rows": rows}, indent=2))
-    lines = ["# Text-game world model: demo report", "",
-             "| model | data | split | transitions | all | unchanged | changed | format errors |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['data']} | {r['split']} | {r['num_transitions']} | {r['accuracy_overall']} | "
-              f"{r['accuracy_unchanged']} | {r['accuracy_changed']} | {r['format_error_rate']} |" for r in rows]
-    (report_dir / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"\nreport: {report_dir / 'report.md'}")
+    eval_start = time.perf_counter()
+    splits = load_dataset_dir(data["generated"])
+    for split in SPLITS:
+        dataset = splits[split].shuffle(seed=0).select(range(min(args.eval_samples, len(splits[split]))))
+        for label, predictor, model in [("copy baseline", "copy", None)] + [(k, "model", str(v)) for k, v in models.items()]:
+            metrics = evaluate(dataset, predictor, report_dir / "eval" / f"{split}_{Path(model or 'copy').name}",
+                               model, generation, f"generated [{split}]")
+            rows.append({"model": label, "split": split, **{k: metrics[k] for k in METRIC_KEYS},
+                         "num_transitions": metrics["num_transitions"]})
+    timings["evaluation"] = time.perf_counter() - eval_start
+
+    baselines = []
+    if "bytesized32" in data:
+        real = load_dataset_dir(data["bytesized32"], "test")
+        for predictor in ("copy", "oracle"):
+            m = evaluate(real, predictor, report_dir / "eval" / f"bytesized32_{predictor}", dataset_name="bytesized32")
+            baselines.append({"model": f"{predictor} baseline", **{k: m[k] for k in METRIC_KEYS}})
+    timings["total"] = time.perf_counter() - start
+    plot_curves({k: report_dir / v[0] for k, v in rl_runs.items()}, report_dir / "curves.png")
+    write_report(report_dir, rows, timings, baselines)
+    print((report_dir / "report.md").read_text())
+    print(f"report: {report_dir / 'report.md'}")
 
 
 if __name__ == "__main__":

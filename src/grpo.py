@@ -17,7 +17,7 @@ from rlvr_world.training.cli import resolve_resume, run_cli
 def main(script_args, training_args, model_args):
     from trl import get_peft_config
 
-    from rlvr_world.training.callbacks import JsonlLogCallback, make_accuracy_callback
+    from rlvr_world.training.callbacks import standard_callbacks
     from rlvr_world.training.common import (
         apply_model_init_kwargs,
         apply_threads,
@@ -51,10 +51,7 @@ def main(script_args, training_args, model_args):
     reward_funcs = task.build_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     rollout_func = task.build_rollout_func(script_args, training_args, tokenizer) if task.build_rollout_func else None
 
-    callbacks = [JsonlLogCallback()]
-    accuracy = make_accuracy_callback(task, script_args, training_args, tokenizer)
-    if accuracy is not None:
-        callbacks.append(accuracy)
+    callbacks = standard_callbacks(task, script_args, training_args, tokenizer)
 
     trainer = TimedGRPOTrainer(
         model=model_args.model_name_or_path,

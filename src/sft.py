@@ -18,7 +18,7 @@ from rlvr_world.training.cli import resolve_resume, run_cli
 def main(script_args, training_args, model_args):
     from trl import SFTTrainer, get_peft_config
 
-    from rlvr_world.training.callbacks import JsonlLogCallback, make_accuracy_callback
+    from rlvr_world.training.callbacks import standard_callbacks
     from rlvr_world.training.common import (
         apply_model_init_kwargs,
         apply_threads,
@@ -46,10 +46,7 @@ def main(script_args, training_args, model_args):
     train_dataset, data_info = task.build_sft_dataset(script_args, training_args, tokenizer)
     logger.info("SFT data: %s", data_info)
 
-    callbacks = [JsonlLogCallback()]
-    accuracy = make_accuracy_callback(task, script_args, training_args, tokenizer)
-    if accuracy is not None:
-        callbacks.append(accuracy)
+    callbacks = standard_callbacks(task, script_args, training_args, tokenizer)
 
     trainer = SFTTrainer(
         model=model_args.model_name_or_path,

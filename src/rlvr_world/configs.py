@@ -69,6 +69,13 @@ class TaskDataArguments:
         default=0,
         metadata={"help": "Added to `seed` for every data sampling decision (demonstrations, rebalancing)."},
     )
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stop training (and save) after this many seconds of training; for equal-wall-time "
+            "comparisons between runs. None: no limit."
+        },
+    )
     torch_num_threads: int | None = field(
         default=None,
         metadata={

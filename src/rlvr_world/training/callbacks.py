@@ -43,6 +43,34 @@ class JsonlLogCallback(TrainerCallback):
         _append_jsonl(os.path.join(args.output_dir, self.filename), record)
 
 
+class TimeLimitCallback(TrainerCallback):
+    """Stop training once `max_seconds` of training have passed (the Trainer then saves as usual)."""
+
+    def __init__(self, max_seconds: float):
+        self.max_seconds = max_seconds
+        self._start = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._start is not None and time.perf_counter() - self._start >= self.max_seconds:
+            logger.warning("time limit of %.0f s reached at step %d: stopping", self.max_seconds, state.global_step)
+            control.should_training_stop = True
+            control.should_save = True
+
+
+def standard_callbacks(task, script_args, training_args, tokenizer) -> list:
+    """The callbacks every entry point uses: JSONL logs, held-out accuracy, and the time limit."""
+    callbacks = [JsonlLogCallback()]
+    accuracy = make_accuracy_callback(task, script_args, training_args, tokenizer)
+    if accuracy is not None:
+        callbacks.append(accuracy)
+    if getattr(script_args, "max_train_seconds", None):
+        callbacks.append(TimeLimitCallback(script_args.max_train_seconds))
+    return callbacks
+
+
 class AccuracyCallback(TrainerCallback):
     """Greedy task accuracy on held-out rows during training.
 

@@ -1,0 +1,23 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+
+@pytest.mark.slow
+def test_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
+    """The whole `make demo` pipeline with seconds-long stages (about 3 minutes on 2 cores)."""
+    subprocess.run([sys.executable, str(REPO / "src" / "demo.py"), "--quick", "--output_dir", str(tmp_path)],
+                   check=True, capture_output=True, text=True)
+    report = json.loads((tmp_path / "textgame" / "report.json").read_text())
+    models = {r["model"] for r in report["rows"]}
+    assert {"copy baseline", "SFT (demonstrations)", "RLVR (task-specific reward)",
+            "control: continued SFT on the demonstrations", "control: MLE on the whole pool"} <= models
+    assert {r["split"] for r in report["rows"]} == {"heldout_transitions", "heldout_games"}
+    for row in report["rows"]:
+        assert {"accuracy_overall", "accuracy_unchanged", "accuracy_changed", "format_error_rate"} <= row.keys()
+    assert (tmp_path / "textgame" / "curves.png").stat().st_size > 10_000
+    assert "## heldout_games" in (tmp_path / "textgame" / "report.md").read_text()
