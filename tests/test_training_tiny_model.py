@@ -1,6 +1,7 @@
 """The embedded tiny model: build from nothing with src/build_tiny_model.py, reload offline."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -22,7 +23,8 @@ def build(data_dir, out, *extra):
     cmd = [sys.executable, str(REPO / "src" / "build_tiny_model.py"), "--data", str(data_dir), "--output_dir",
            str(out), "--vocab_size", "400", "--hidden_size", "32", "--num_hidden_layers", "2",
            "--num_attention_heads", "2", "--num_key_value_heads", "1", "--intermediate_size", "64", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # 2 threads on 2 busy cores is far slower than 1
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
 

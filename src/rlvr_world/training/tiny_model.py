@@ -14,8 +14,11 @@ Tokenizer design for the default (it decides how fast the CPU demo runs):
 - byte-level BPE (any input round-trips, no unknown tokens);
 - digits are split one per token, everything else is *not* pre-split on spaces or punctuation, so
   merges may cross word boundaries and the JSON scaffolding that repeats in every state
-  (`", "properties": {"isContainer": `) becomes a few tokens: about 3x fewer tokens than a
-  GPT-2-style pre-tokenizer on text-game data, hence 3x shorter sequences to generate and train on;
+  (`", "properties": {"isContainer": `) becomes a few tokens. On the generated games (vocab 2048):
+  GPT-2-style word pre-splitting gives ~3x more tokens than merges capped at 24 characters, which
+  give ~2x more than merges capped at 64 (prompts ~100 tokens, changed answers ~22); in a pilot the
+  64-character tokenizer also reached a higher SFT accuracy in half the time (43.5% vs 30% on
+  held-out transitions after 300 steps on 400 demonstrations);
 - chat roles are special tokens (`<|user|>`, `<|assistant|>`, `<|system|>`), each message ends
   with `<|end|>` (the EOS); since special tokens always split the text, the prompt's tokens are an
   exact prefix of prompt+completion's tokens, as TRL's completion-only loss and GRPO expect;
@@ -63,11 +66,11 @@ class TinyModelConfig:
     max_position_embeddings: int = 2048
     rope_theta: float = 10000.0
     tie_word_embeddings: bool = True
-    max_token_chars: int = 24  # longest merged token, in characters
+    max_token_chars: int = 64  # longest merged token, in characters (see the module docstring)
     seed: int = 0
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, max_token_chars: int = 24,
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, max_token_chars: int = 64,
                     qwen2_regex: bool = False):
     """A `PreTrainedTokenizerFast` with the design described in the module docstring.
 
