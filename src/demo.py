@@ -136,7 +136,10 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="runs/demo")
     parser.add_argument("--quick", action="store_true", help="seconds-long stages, for tests")
     parser.add_argument("--eval_samples", type=int, default=300, help="rows per held-out split to evaluate")
-    parser.add_argument("--skip_binary", action="store_true", help="skip the binary-reward GRPO run")
+    parser.add_argument("--with_binary", action="store_true",
+                        help="also run GRPO with the binary reward (adds GRPO's wall time again)")
+    parser.add_argument("--sft_epochs", type=float, default=6, help="SFT epochs over the demonstrations")
+    parser.add_argument("--grpo_steps", type=int, default=100, help="GRPO steps (the controls get the same time)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.quick:
@@ -151,6 +154,9 @@ def main(argv=None):
     generated = str(data["generated"])
     model_dir = out / "models" / "tiny"
     common = ["--dataset_name", generated]
+    # The 20-minute budget of `make demo` on 2 cores sets these; the recipes hold everything else.
+    budget_sft = ["--num_train_epochs", str(args.sft_epochs)]
+    budget_rl = ["--max_steps", str(args.grpo_steps), "--accuracy_eval_steps", str(max(args.grpo_steps // 4, 1))]
     quick_sft = ["--num_demonstrations", "16", "--num_train_epochs", "1", "--accuracy_eval_samples", "4",
                  "--accuracy_eval_max_new_tokens", "8", "--max_length", "2048"] if args.quick else []
     quick_rl = ["--max_steps", "2", "--accuracy_eval_samples", "4", "--accuracy_eval_steps", "0",
@@ -166,17 +172,17 @@ def main(argv=None):
     if not (sft_dir / "model.safetensors").exists():
         timings["SFT"] = run("sft", [str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common,
                                      "--model_name_or_path", str(model_dir), "--output_dir", str(sft_dir),
-                                     *quick_sft], logs)
+                                     *budget_sft, *quick_sft], logs)
 
     rl_runs = {"RLVR (task-specific reward)": ("grpo", "textgame_grpo.yaml")}
-    if not args.skip_binary:
+    if args.with_binary:
         rl_runs["RLVR (binary reward)"] = ("grpo_binary", "textgame_grpo_binary.yaml")
     for label, (name, recipe) in rl_runs.items():
         run_dir = report_dir / name
         if not (run_dir / "model.safetensors").exists():
             timings[label] = run(name, [str(SRC / "grpo.py"), str(RECIPES / recipe), *common,
                                         "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
-                                        *quick_rl], logs)
+                                        *budget_rl, *quick_rl], logs)
     budget = train_runtime(report_dir / "grpo") or 60.0
     controls = {"control: continued SFT on the demonstrations": ("sft_continued", "textgame_sft_continued.yaml"),
                 "control: MLE on the whole pool": ("mle_pool", "textgame_mle_pool.yaml")}
