@@ -26,11 +26,14 @@ from rlvr_world.video.tokenizer.training import (
     LPIPSUnavailableError,
     RecipeError,
     TokenizerTrainingConfig,
+    border_weights,
     foreground_weights,
     last_checkpoint,
     lr_lambda,
     parse_config,
+    pixel_weights,
     train,
+    worst_pixels_loss,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -326,6 +329,30 @@ def test_foreground_weights():
     assert weights[0, 0, 0].sum() == 64 + 4 * 9
     assert weights[1].eq(1).all()
     assert foreground_weights(frames, background, 1.0, 0.1, 1) is None
+
+
+def test_border_and_pixel_weights():
+    border = border_weights(8, 10, weight=3.0, width_px=2)
+    assert border.shape == (1, 8, 10)
+    assert border[0, 2:6, 2:8].eq(1).all() and border[0, :2].eq(3).all() and border[0, :, -2:].eq(3).all()
+    assert border_weights(8, 10, 1.0, 2) is None
+    config = TokenizerTrainingConfig(foreground_weight=5.0, border_weight=3.0, border_width=1, foreground_dilation=0)
+    background = torch.ones(3, 8, 10)
+    frames = torch.ones(2, 1, 3, 8, 10)
+    frames[0, 0, :, 0, 0] = 0.0  # a foreground pixel in the corner
+    weights = pixel_weights(frames, background, config)
+    assert weights.shape == (2, 1, 1, 8, 10)
+    assert weights[0, 0, 0, 0, 0] == 15 and weights[0, 0, 0, 0, 1] == 3 and weights[0, 0, 0, 4, 4] == 1
+    config.foreground_weight = 1.0
+    assert pixel_weights(frames, background, config)[1, 0, 0, 0, 0] == 3
+
+
+def test_worst_pixels_loss():
+    target = torch.zeros(2, 1, 3, 10, 10)
+    recon = target.clone()
+    recon[0, 0, :, 0, 0] = 0.5  # one bad pixel in one frame
+    assert worst_pixels_loss(recon, target, fraction=0.01) == pytest.approx(0.25)  # 1 px/frame, mean over frames
+    assert worst_pixels_loss(recon, target, fraction=0.02) == pytest.approx(0.125)
 
 
 def _make_dataset(path: Path, episodes: int = 6, length: int = 6, size: int = 32) -> None:
