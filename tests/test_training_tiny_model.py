@@ -57,6 +57,12 @@ def test_build_and_reload_offline(data_dir, tmp_path):
     # Digits are single tokens (uuids and scores are composed digit by digit).
     ids = tok("uuid 4071", add_special_tokens=False)["input_ids"]
     assert [tok.decode([i]) for i in ids][-4:] == ["4", "0", "7", "1"]
+    # An object's name is one piece wherever it occurs: JSON string, contains list, action line.
+    name_ids = tok("glass bin (ID: ", add_special_tokens=False)["input_ids"]
+    for context in ['{"name": "glass bin (ID: 2)"', '"contains": ["glass bin (ID: 2)"]',
+                    "is:\nput glass bin (ID: 2) in box (ID: 3)", "is:\ntake glass bin (ID: 2)"]:
+        ids = tok(context, add_special_tokens=False)["input_ids"]
+        assert any(ids[i : i + len(name_ids)] == name_ids for i in range(len(ids))), context
     # Merges cross word boundaries: the JSON scaffolding costs few tokens.
     answer = completion[0]["content"]
     assert len(tok(answer, add_special_tokens=False)["input_ids"]) < len(answer) / 3

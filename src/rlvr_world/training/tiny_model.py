@@ -12,7 +12,12 @@ what `AutoTokenizer` rebuilds is what was trained, at about 3x more tokens per t
 Tokenizer design for the default (it decides how fast the CPU demo runs):
 
 - byte-level BPE (any input round-trips, no unknown tokens);
-- digits are split one per token, everything else is *not* pre-split on spaces or punctuation, so
+- digits are split one per token, and object names (`glass bin (ID: `) are pre-split into pieces of
+  their own wherever they occur (a JSON string, a `contains` list, the action line), so one object
+  has one token everywhere and the model copies it by matching identical tokens; a pilot without
+  this wrote the right ID with the wrong name (`paper bin (ID: 2)` for `glass bin (ID: 2)`)
+  because each context merged the name into a different token;
+- everything else is *not* pre-split on spaces or punctuation, so
   merges may cross word boundaries and the JSON scaffolding that repeats in every state
   (`", "properties": {"isContainer": `) becomes a few tokens. On the generated games (vocab 2048):
   GPT-2-style word pre-splitting gives ~3x more tokens than merges capped at 24 characters, which
@@ -54,6 +59,14 @@ CHAT_TEMPLATE = (
 )
 
 
+# Pieces isolated before BPE: an object name at the start of a JSON string, the verb(s) opening the
+# action line ("take ", "turn on "), and a preposition after a name ("in ", "to "), so that what
+# remains of an action is the same name piece as in the state.
+NAME_REGEX = r'(?<=")[A-Za-z][^"\n]*? \(ID: '
+ACTION_VERB_REGEX = r"(?<=is:\n)(?:turn on |turn off |look at |[a-z]+ )"
+PREPOSITION_REGEX = r"(?<=\) )[a-z]+ "
+
+
 @dataclass
 class TinyModelConfig:
     architecture: str = "qwen3"  # "qwen3" or "qwen2" (see the module docstring)
@@ -86,7 +99,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, max_token_char
         backend.normalizer = normalizers.NFC()
         first = pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False)
     else:
-        first = pre_tokenizers.Digits(individual_digits=True)
+        first = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True)]
+            + [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in (NAME_REGEX, ACTION_VERB_REGEX, PREPOSITION_REGEX)]
+        )
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [first, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
     )
