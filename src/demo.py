@@ -4,8 +4,8 @@
 2. the tiny model, built from nothing (BPE tokenizer + Qwen-style LM);
 3. SFT on a small demonstration subset (recipes/tiny/textgame_sft.yaml);
 4. RLVR: GRPO on the whole rebalanced pool with the task-specific reward (recipes/tiny/textgame_grpo.yaml);
-5. two controls from the same SFT checkpoint with GRPO's wall time: continued SFT on the same
-   demonstrations, and MLE on the gold answers of the whole pool;
+5. two controls from the same SFT checkpoint with GRPO's training time: continued SFT on the same
+   demonstrations, and MLE on the gold answers of the whole pool (side by side, one core each);
 6. greedy evaluation of every model and the copy baseline on held-out transitions and held-out games;
 7. ``runs/demo/textgame/report.md``, ``report.json`` and ``curves.png``.
 
@@ -47,6 +47,23 @@ def run(stage: str, args: list[str], log_dir: Path) -> float:
         if proc.wait() != 0:
             raise SystemExit(f"stage '{stage}' failed (exit {proc.returncode}); see {log_dir / (stage + '.log')}")
     return time.perf_counter() - start
+
+
+def run_parallel(stages: dict[str, list[str]], log_dir: Path) -> dict[str, float]:
+    """Run stages side by side (one core each), logging to files; return each one's seconds."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs, start = {}, time.perf_counter()
+    for stage, args in stages.items():
+        print(f"\n=== {stage} (in parallel, log {log_dir / (stage + '.log')}): {' '.join(args)}", flush=True)
+        procs[stage] = (subprocess.Popen([sys.executable, *args], stdout=open(log_dir / f"{stage}.log", "w"),
+                                         stderr=subprocess.STDOUT), start)
+    seconds = {}
+    for stage, (proc, begun) in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"stage '{stage}' failed (exit {proc.returncode}); see {log_dir / (stage + '.log')}")
+        seconds[stage] = time.perf_counter() - begun
+        print(f"=== {stage} done in {seconds[stage]:.0f} s", flush=True)
+    return seconds
 
 
 def build_data(out: Path) -> dict[str, Path]:
@@ -182,16 +199,19 @@ def main(argv=None):
         if not (run_dir / "model.safetensors").exists():
             timings[label] = run(name, [str(SRC / "grpo.py"), str(RECIPES / recipe), *common,
                                         "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
-                                        *budget_rl, *quick_rl], logs)
+                                        "--torch_num_threads", "1", *budget_rl, *quick_rl], logs)
+    # The controls get GRPO's training seconds on one thread, as GRPO had.
     budget = train_runtime(report_dir / "grpo") or 60.0
     controls = {"control: continued SFT on the demonstrations": ("sft_continued", "textgame_sft_continued.yaml"),
                 "control: MLE on the whole pool": ("mle_pool", "textgame_mle_pool.yaml")}
-    for label, (name, recipe) in controls.items():
-        run_dir = report_dir / name
-        if not (run_dir / "model.safetensors").exists():
-            timings[label] = run(name, [str(SRC / "sft.py"), str(RECIPES / recipe), *common,
-                                        "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
-                                        "--max_train_seconds", f"{budget:.0f}", *quick_rl[:2]], logs)
+    # Same budget for both, so they run side by side, one thread each (a core each on 2 cores).
+    pending = {label: name for label, (name, _) in controls.items()
+               if not (report_dir / name / "model.safetensors").exists()}
+    seconds = run_parallel({name: [str(SRC / "sft.py"), str(RECIPES / recipe), *common,
+                                   "--model_name_or_path", str(sft_dir), "--output_dir", str(report_dir / name),
+                                   "--max_train_seconds", f"{budget:.0f}", "--torch_num_threads", "1", *quick_rl[:2]]
+                            for label, (name, recipe) in controls.items() if label in pending}, logs)
+    timings.update({label: seconds[name] for label, name in pending.items()})
 
     models = {"SFT (demonstrations)": sft_dir, **{k: report_dir / v[0] for k, v in rl_runs.items()},
               **{k: report_dir / v[0] for k, v in controls.items()}}
