@@ -155,7 +155,7 @@ def main(argv=None):
     parser.add_argument("--eval_samples", type=int, default=300, help="rows per held-out split to evaluate")
     parser.add_argument("--with_binary", action="store_true",
                         help="also run GRPO with the binary reward (adds GRPO's wall time again)")
-    parser.add_argument("--sft_epochs", type=float, default=6, help="SFT epochs over the demonstrations")
+    parser.add_argument("--sft_epochs", type=float, default=12, help="SFT epochs over the demonstrations")
     parser.add_argument("--grpo_steps", type=int, default=100, help="GRPO steps (the controls get the same time)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
