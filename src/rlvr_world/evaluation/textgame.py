@@ -72,31 +72,39 @@ def prompt_text(prompt, tokenizer) -> str:
     return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
 
-def model_predictions(dataset, model, tokenizer, options: GenerationOptions) -> list[str]:
-    """Batched generation with a progress bar; prompts are sorted by length to pad little."""
+def generate_completions(model, tokenizer, prompts, options: GenerationOptions, progress: bool = True) -> list[str]:
+    """Batched generation for chat or plain prompts, sorted by length to pad little; the tokenizer
+    pads on the left for the call (decoder-only batches generate from the right edge)."""
     import torch
 
-    texts = [prompt_text(p, tokenizer) for p in dataset["prompt"]]
+    texts = [prompt_text(p, tokenizer) for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     outputs: list[str] = [""] * len(texts)
     sampling = {"do_sample": options.do_sample}
     if options.do_sample:
         sampling.update(temperature=options.temperature, top_k=options.top_k)
-    with torch.inference_mode(), tqdm(total=len(texts), desc="generating", unit="prompt") as bar:
-        for start in range(0, len(order), options.batch_size):
-            batch = order[start : start + options.batch_size]
-            enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(model.device) for k, v in enc.items()}
-            generated = model.generate(
-                **enc,
-                max_new_tokens=options.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                **sampling,
-            )
-            new_tokens = generated[:, enc["input_ids"].shape[1] :]
-            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-                outputs[i] = text
-            bar.update(len(batch))
+    device = next(model.parameters()).device
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        with torch.inference_mode(), tqdm(total=len(texts), desc="generating", unit="prompt",
+                                          disable=not progress) as bar:
+            for start in range(0, len(order), options.batch_size):
+                batch = order[start : start + options.batch_size]
+                enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+                enc = {k: v.to(device) for k, v in enc.items()}
+                generated = model.generate(
+                    **enc,
+                    max_new_tokens=options.max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                    **sampling,
+                )
+                new_tokens = generated[:, enc["input_ids"].shape[1] :]
+                for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                    outputs[i] = text
+                bar.update(len(batch))
+    finally:
+        tokenizer.padding_side = side
     return outputs
 
 
@@ -178,7 +186,7 @@ def evaluate(
         if not model_dir:
             raise ValueError("--predictor model needs --model DIR")
         model, tokenizer = load_causal_lm(model_dir)
-        predictions = model_predictions(dataset, model, tokenizer, generation)
+        predictions = generate_completions(model, tokenizer, dataset["prompt"], generation)
     metrics, rows = score_predictions(dataset, predictions)
     metrics["predictor"] = predictor
     metrics["model"] = model_dir

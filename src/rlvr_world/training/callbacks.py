@@ -153,44 +153,14 @@ def make_accuracy_callback(task, script_args, training_args, tokenizer):
     max_new = script_args.accuracy_eval_max_new_tokens or getattr(training_args, "max_completion_length", None) or 512
     batch_size = script_args.accuracy_eval_batch_size
 
+    from rlvr_world.evaluation.textgame import GenerationOptions, generate_completions
+
+    greedy = GenerationOptions(batch_size=batch_size, max_new_tokens=max_new)
+
     def generate(model, rows):
-        return greedy_generate(model, tokenizer, rows["prompt"], max_new, batch_size)
+        return generate_completions(model, tokenizer, rows["prompt"], greedy, progress=False)
 
     def score(completions, rows):
         return task.score_completions(completions, [rows[i] for i in range(len(rows))])
 
     return AccuracyCallback(rows, generate, score, every_steps=script_args.accuracy_eval_steps)
-
-
-def greedy_generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> list[str]:
-    """Batched greedy decoding of chat or plain prompts (sorted by length to pad little)."""
-    import torch
-
-    texts = [
-        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-        for p in prompts
-    ]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    outputs = [""] * len(texts)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-                enc = {k: v.to(device) for k, v in enc.items()}
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                )
-                decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-                for i, text in zip(batch, decoded):
-                    outputs[i] = text
-    finally:
-        tokenizer.padding_side = side
-    return outputs
