@@ -44,22 +44,29 @@ def _known_fields(dataclass_types: Iterable[type]) -> set[str]:
     return names
 
 
-def _suggest(key: str, known: Iterable[str]) -> str:
+def suggest(key: str, known: Iterable[str]) -> str:
+    """` (did you mean 'a', 'b'?)` for the known keys closest to `key`, or ''."""
     close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def _check_recipe_keys(config_path: str, dataclass_types: Sequence[type]) -> None:
+def load_recipe(config_path: str) -> dict:
+    """A recipe YAML file as a mapping (RecipeError if missing or not a mapping)."""
     if not os.path.isfile(config_path):
         raise RecipeError(f"recipe not found: {config_path}")
     with open(config_path) as f:
         config = yaml.safe_load(f) or {}
     if not isinstance(config, dict):
         raise RecipeError(f"recipe {config_path} must be a YAML mapping, got {type(config).__name__}")
+    return config
+
+
+def _check_recipe_keys(config_path: str, dataclass_types: Sequence[type]) -> None:
+    config = load_recipe(config_path)
     known = _known_fields(dataclass_types) | {"env"}
     unknown = [k for k in config if k not in known]
     if unknown:
-        details = "; ".join(f"{k!r}{_suggest(k, known)}" for k in unknown)
+        details = "; ".join(f"{k!r}{suggest(k, known)}" for k in unknown)
         raise RecipeError(f"unknown key(s) in recipe {config_path}: {details}")
 
 
@@ -73,7 +80,7 @@ def _check_cli_keys(args: Sequence[str], dataclass_types: Sequence[type]) -> Non
             if name not in known_flags:
                 unknown.append(name)
     if unknown:
-        details = "; ".join(f"--{k}{_suggest(k.replace('-', '_'), known)}" for k in unknown)
+        details = "; ".join(f"--{k}{suggest(k.replace('-', '_'), known)}" for k in unknown)
         raise RecipeError(f"unknown command-line option(s): {details}")
 
 

@@ -17,7 +17,6 @@ with `save_pretrained` in `output_dir`, followed by the held-out evaluation (`me
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import os
@@ -34,6 +33,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
+
+from rlvr_world.training.cli import RecipeError, load_recipe, suggest
 
 # ------------------------------------------------------------------------------------------ config
 
@@ -106,10 +107,6 @@ class TokenizerTrainingConfig:
     progress_bar: bool = True
 
 
-class RecipeError(ValueError):
-    """A recipe or command line that cannot be parsed."""
-
-
 _FIELD_TYPES = {f.name: f for f in dataclasses.fields(TokenizerTrainingConfig)}
 
 
@@ -150,9 +147,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _unknown(key: str) -> RecipeError:
-    close = difflib.get_close_matches(key, list(_FIELD_TYPES), n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return RecipeError(f"unknown option {key!r}{hint}")
+    return RecipeError(f"unknown option {key!r}{suggest(key, _FIELD_TYPES)}")
 
 
 def parse_config(argv: list[str]) -> TokenizerTrainingConfig:
@@ -160,14 +155,7 @@ def parse_config(argv: list[str]) -> TokenizerTrainingConfig:
     argv = list(argv)
     values: dict[str, Any] = {}
     if argv and not argv[0].startswith("--"):
-        path = argv.pop(0)
-        if not os.path.isfile(path):
-            raise RecipeError(f"recipe not found: {path}")
-        with open(path) as f:
-            recipe = yaml.safe_load(f) or {}
-        if not isinstance(recipe, dict):
-            raise RecipeError(f"recipe {path} must be a YAML mapping")
-        values.update(recipe)
+        values.update(load_recipe(argv.pop(0)))
     i = 0
     while i < len(argv):
         token = argv[i]
