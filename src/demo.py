@@ -2,7 +2,8 @@
 
 1. data: our procedural games (short prompts) and, when present, the real ByteSized32 test set;
 2. the tiny model, built from nothing (BPE tokenizer + Qwen-style LM);
-3. SFT on a small demonstration subset (recipes/tiny/textgame_sft.yaml);
+3. SFT on a small demonstration subset, mostly of changes (recipes/tiny/textgame_sft.yaml), and, as a
+   reference without RL, the same SFT on balanced demonstrations;
 4. RLVR: GRPO on the whole rebalanced pool with the task-specific reward (recipes/tiny/textgame_grpo.yaml);
 5. two controls from the same SFT checkpoint with GRPO's training time: continued SFT on the same
    demonstrations, and MLE on the gold answers of the whole pool (side by side, one core each);
@@ -31,6 +32,13 @@ from rlvr_world.evaluation.textgame import GenerationOptions, evaluate
 SRC = Path(__file__).resolve().parent
 RECIPES = SRC.parent / "recipes" / "tiny"
 SPLITS = ("heldout_transitions", "heldout_games")
+# build_tiny_model.py arguments per size; tiny is what fits `make demo`'s 20 minutes on 2 CPU cores.
+MODEL_SIZES = {
+    "tiny": [],
+    "small": ["--hidden_size", "384", "--num_hidden_layers", "6", "--intermediate_size", "1536",
+              "--num_attention_heads", "6", "--num_key_value_heads", "2"],
+}
+BALANCED_SFT = "reference: SFT on balanced demonstrations (no RL)"
 METRIC_KEYS = ("accuracy_overall", "accuracy_unchanged", "accuracy_changed", "format_error_rate")
 
 
@@ -124,10 +132,11 @@ def plot_curves(grpo_dirs: dict[str, Path], path: Path) -> None:
 def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict]) -> None:
     (report_dir / "report.json").write_text(json.dumps({"rows": rows, "timings_s": timings,
                                                         "real_test_baselines": baselines}, indent=2))
-    lines = ["# Text-game world model: RLVR demo (CPU scale)", "",
-             "Greedy decoding; accuracies in percent. SFT learns from a small demonstration subset; RLVR "
-             "(GRPO) trains on the whole rebalanced pool from the SFT checkpoint. The two controls start from "
-             "the same checkpoint with the same wall time as GRPO.", ""]
+    lines = ["# Text-game world model: RLVR demo", "",
+             "Greedy decoding; accuracies in percent. SFT learns from a small demonstration subset (mostly "
+             "changes); RLVR (GRPO) trains on the whole rebalanced pool from the SFT checkpoint. The two controls "
+             "start from the same checkpoint with the same wall time as GRPO. The reference row is the same SFT "
+             "on balanced demonstrations, without RL.", ""]
     for split in SPLITS:
         lines += [f"## {split}", "", "| model | all | unchanged | changed | format errors | transitions |",
                   "|---|---|---|---|---|---|"]
@@ -157,6 +166,10 @@ def main(argv=None):
                         help="also run GRPO with the binary reward (adds GRPO's wall time again)")
     parser.add_argument("--sft_epochs", type=float, default=12, help="SFT epochs over the demonstrations")
     parser.add_argument("--grpo_steps", type=int, default=100, help="GRPO steps (the controls get the same time)")
+    parser.add_argument("--model_size", choices=sorted(MODEL_SIZES), default="tiny",
+                        help="the embedded model's size: tiny (2.5M parameters, CPU) or small (about 14M, for a GPU)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="train on the GPU in bf16 (the recipes default to CPU); controls share the GPU")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.quick:
@@ -173,6 +186,10 @@ def main(argv=None):
     common = ["--dataset_name", generated]
     # The 20-minute budget of `make demo` on 2 cores sets these; the recipes hold everything else.
     budget_sft = ["--num_train_epochs", str(args.sft_epochs)]
+    # On CPU each training process gets one thread (a core each); on a GPU everything runs there in bf16.
+    # (SFT on CPU keeps torch's default threads: it runs alone.)
+    device = ["--use_cpu", "false", "--bf16", "true"] if args.gpu else ["--torch_num_threads", "1"]
+    sft_device = device if args.gpu else []
     budget_rl = ["--max_steps", str(args.grpo_steps), "--accuracy_eval_steps", str(max(args.grpo_steps // 4, 1))]
     quick_sft = ["--num_demonstrations", "16", "--num_train_epochs", "1", "--accuracy_eval_samples", "4",
                  "--accuracy_eval_max_new_tokens", "8", "--max_length", "2048"] if args.quick else []
@@ -182,14 +199,22 @@ def main(argv=None):
 
     if not (model_dir / "config.json").exists():
         extra = ["--hidden_size", "32", "--num_hidden_layers", "1", "--intermediate_size", "64",
-                 "--num_attention_heads", "2", "--num_key_value_heads", "1"] if args.quick else []
+                 "--num_attention_heads", "2", "--num_key_value_heads", "1"] if args.quick else MODEL_SIZES[args.model_size]
         timings["build tiny model"] = run("build_model", [str(SRC / "build_tiny_model.py"), "--data", generated,
                                                           "--output_dir", str(model_dir), *extra], logs)
     sft_dir = report_dir / "sft"
     if not (sft_dir / "model.safetensors").exists():
         timings["SFT"] = run("sft", [str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common,
                                      "--model_name_or_path", str(model_dir), "--output_dir", str(sft_dir),
-                                     *budget_sft, *quick_sft], logs)
+                                     *budget_sft, *sft_device, *quick_sft], logs)
+
+    # Reference without RL: the same SFT on balanced demonstrations (half of them "nothing changes").
+    balanced_dir = report_dir / "sft_balanced"
+    if not (balanced_dir / "model.safetensors").exists():
+        timings[BALANCED_SFT] = run("sft_balanced", [
+            str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common, "--model_name_or_path", str(model_dir),
+            "--output_dir", str(balanced_dir), "--demonstrations_changed_fraction", "0.5", *budget_sft,
+            *sft_device, *quick_sft], logs)
 
     rl_runs = {"RLVR (task-specific reward)": ("grpo", "textgame_grpo.yaml")}
     if args.with_binary:
@@ -199,8 +224,9 @@ def main(argv=None):
         if not (run_dir / "model.safetensors").exists():
             timings[label] = run(name, [str(SRC / "grpo.py"), str(RECIPES / recipe), *common,
                                         "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
-                                        "--torch_num_threads", "1", *budget_rl, *quick_rl], logs)
-    # The controls get GRPO's training seconds on one thread, as GRPO had.
+                                        *device, *budget_rl, *quick_rl], logs)
+    # The controls get GRPO's training seconds on the same device (one thread each on CPU), as GRPO had:
+    # time, not the recipes' step counts, ends them (their learning rates are constant).
     budget = train_runtime(report_dir / "grpo") or 60.0
     controls = {"control: continued SFT on the demonstrations": ("sft_continued", "textgame_sft_continued.yaml"),
                 "control: MLE on the whole pool": ("mle_pool", "textgame_mle_pool.yaml")}
@@ -209,12 +235,13 @@ def main(argv=None):
                if not (report_dir / name / "model.safetensors").exists()}
     seconds = run_parallel({name: [str(SRC / "sft.py"), str(RECIPES / recipe), *common,
                                    "--model_name_or_path", str(sft_dir), "--output_dir", str(report_dir / name),
-                                   "--max_train_seconds", f"{budget:.0f}", "--torch_num_threads", "1", *quick_rl[:2]]
+                                   "--max_train_seconds", f"{budget:.0f}", "--max_steps", "1000000", *device,
+                                   *quick_rl[:2]]
                             for label, (name, recipe) in controls.items() if label in pending}, logs)
     timings.update({label: seconds[name] for label, name in pending.items()})
 
     models = {"SFT (demonstrations)": sft_dir, **{k: report_dir / v[0] for k, v in rl_runs.items()},
-              **{k: report_dir / v[0] for k, v in controls.items()}}
+              **{k: report_dir / v[0] for k, v in controls.items()}, BALANCED_SFT: balanced_dir}
     generation = GenerationOptions(batch_size=64, max_new_tokens=8 if args.quick else 128)
     rows = []
     eval_start = time.perf_counter()

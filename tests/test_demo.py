@@ -15,7 +15,8 @@ def test_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
     report = json.loads((tmp_path / "textgame" / "report.json").read_text())
     models = {r["model"] for r in report["rows"]}
     assert {"copy baseline", "SFT (demonstrations)", "RLVR (task-specific reward)",
-            "control: continued SFT on the demonstrations", "control: MLE on the whole pool"} <= models
+            "control: continued SFT on the demonstrations", "control: MLE on the whole pool",
+            "reference: SFT on balanced demonstrations (no RL)"} <= models
     assert {r["split"] for r in report["rows"]} == {"heldout_transitions", "heldout_games"}
     for row in report["rows"]:
         assert {"accuracy_overall", "accuracy_unchanged", "accuracy_changed", "format_error_rate"} <= row.keys()
