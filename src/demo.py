@@ -3,7 +3,7 @@
 1. data: our procedural games (short prompts) and, when present, the real ByteSized32 test set;
 2. the tiny model, built from nothing (BPE tokenizer + Qwen-style LM);
 3. SFT on a small demonstration subset, mostly of changes (recipes/tiny/textgame_sft.yaml), and, as a
-   reference without RL, the same SFT on balanced demonstrations;
+   reference without RL, the same SFT on balanced demonstrations (beside GRPO, on its idle core);
 4. RLVR: GRPO on the whole rebalanced pool with the task-specific reward (recipes/tiny/textgame_grpo.yaml);
 5. two controls from the same SFT checkpoint with GRPO's training time: continued SFT on the same
    demonstrations, and MLE on the gold answers of the whole pool (side by side, one core each);
@@ -57,21 +57,27 @@ def run(stage: str, args: list[str], log_dir: Path) -> float:
     return time.perf_counter() - start
 
 
+def start_background(stage: str, args: list[str], log_dir: Path) -> tuple[subprocess.Popen, float]:
+    """Start a stage beside the others, logging to its file; finish it with `wait_background`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"\n=== {stage} (in parallel, log {log_dir / (stage + '.log')}): {' '.join(args)}", flush=True)
+    proc = subprocess.Popen([sys.executable, *args], stdout=open(log_dir / f"{stage}.log", "w"), stderr=subprocess.STDOUT)
+    return proc, time.perf_counter()
+
+
+def wait_background(stage: str, started: tuple[subprocess.Popen, float], log_dir: Path) -> float:
+    proc, begun = started
+    if proc.wait() != 0:
+        raise SystemExit(f"stage '{stage}' failed (exit {proc.returncode}); see {log_dir / (stage + '.log')}")
+    seconds = time.perf_counter() - begun
+    print(f"=== {stage} done in {seconds:.0f} s", flush=True)
+    return seconds
+
+
 def run_parallel(stages: dict[str, list[str]], log_dir: Path) -> dict[str, float]:
     """Run stages side by side (one core each), logging to files; return each one's seconds."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs, start = {}, time.perf_counter()
-    for stage, args in stages.items():
-        print(f"\n=== {stage} (in parallel, log {log_dir / (stage + '.log')}): {' '.join(args)}", flush=True)
-        procs[stage] = (subprocess.Popen([sys.executable, *args], stdout=open(log_dir / f"{stage}.log", "w"),
-                                         stderr=subprocess.STDOUT), start)
-    seconds = {}
-    for stage, (proc, begun) in procs.items():
-        if proc.wait() != 0:
-            raise SystemExit(f"stage '{stage}' failed (exit {proc.returncode}); see {log_dir / (stage + '.log')}")
-        seconds[stage] = time.perf_counter() - begun
-        print(f"=== {stage} done in {seconds[stage]:.0f} s", flush=True)
-    return seconds
+    started = {stage: start_background(stage, args, log_dir) for stage, args in stages.items()}
+    return {stage: wait_background(stage, begun, log_dir) for stage, begun in started.items()}
 
 
 def build_data(out: Path) -> dict[str, Path]:
@@ -209,12 +215,14 @@ def main(argv=None):
                                      *budget_sft, *sft_device, *quick_sft], logs)
 
     # Reference without RL: the same SFT on balanced demonstrations (half of them "nothing changes").
+    # On CPU it runs on the core GRPO leaves idle (one thread each), beside the first GRPO run.
     balanced_dir = report_dir / "sft_balanced"
+    balanced = None
     if not (balanced_dir / "model.safetensors").exists():
-        timings[BALANCED_SFT] = run("sft_balanced", [
+        balanced = start_background("sft_balanced", [
             str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common, "--model_name_or_path", str(model_dir),
             "--output_dir", str(balanced_dir), "--demonstrations_changed_fraction", "0.5", *budget_sft,
-            *sft_device, *quick_sft], logs)
+            *device, *quick_sft], logs)
 
     rl_runs = {"RLVR (task-specific reward)": ("grpo", "textgame_grpo.yaml")}
     if args.with_binary:
@@ -225,6 +233,8 @@ def main(argv=None):
             timings[label] = run(name, [str(SRC / "grpo.py"), str(RECIPES / recipe), *common,
                                         "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
                                         *device, *budget_rl, *quick_rl], logs)
+    if balanced is not None:
+        timings[BALANCED_SFT] = wait_background("sft_balanced", balanced, logs)
     # The controls get GRPO's training seconds on the same device (one thread each on CPU), as GRPO had:
     # time, not the recipes' step counts, ends them (their learning rates are constant).
     budget = train_runtime(report_dir / "grpo") or 60.0
