@@ -44,7 +44,7 @@ def _time(fn, repeats: int) -> float:
     def timed():
         start = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
+        if torch.cuda.is_initialized():
             torch.cuda.synchronize()  # GPU kernels run asynchronously
         return time.perf_counter() - start
 
@@ -60,29 +60,26 @@ def bench(scale: str, kind: str, batch: int, repeats: int, device: str = "cpu",
     model = build_model(config).eval().to(device)
     height, width = SIZES[scale]
     torch.manual_seed(0)
-    autocast = torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
-    autocast.__enter__()  # the whole benchmark runs under it
     rows = []
-    if kind == "vqgan_fsq":
-        frames = torch.rand(batch, 1, 3, height, width, device=device)
-        codes = model.encode(frames)
-        rows.append(("encode", batch / _time(lambda: model.encode(frames), repeats)))
-        rows.append(("decode", batch / _time(lambda: model.decode(codes), repeats)))
-    else:
-        clip_length = 8
-        clips = max(1, batch // clip_length)
-        frames = torch.rand(clips, clip_length, 3, height, width, device=device)
-        n = clips * clip_length
-        context_codes, future_codes = model.encode(frames)
-        rows.append(("encode (1+7 clip)", n / _time(lambda: model.encode(frames), repeats)))
-        rows.append(("decode (1+7 clip)", n / _time(lambda: model.decode(context_codes, future_codes), repeats)))
-        cache = model.context_from_codes(context_codes)
-        future = future_codes.flatten(0, 1)[:batch].reshape(clips, -1, *future_codes.shape[-2:])
-        frames_per_call = future.shape[0] * future.shape[1]
-        rows.append(
-            ("decode_future (cached context)", frames_per_call / _time(lambda: model.decode_future(future, cache), repeats))
-        )
-    autocast.__exit__(None, None, None)
+    with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
+        if kind == "vqgan_fsq":
+            frames = torch.rand(batch, 1, 3, height, width, device=device)
+            codes = model.encode(frames)
+            rows.append(("encode", batch / _time(lambda: model.encode(frames), repeats)))
+            rows.append(("decode", batch / _time(lambda: model.decode(codes), repeats)))
+        else:
+            clip_length = 8
+            clips = max(1, batch // clip_length)
+            frames = torch.rand(clips, clip_length, 3, height, width, device=device)
+            n = clips * clip_length
+            context_codes, future_codes = model.encode(frames)
+            rows.append(("encode (1+7 clip)", n / _time(lambda: model.encode(frames), repeats)))
+            rows.append(("decode (1+7 clip)", n / _time(lambda: model.decode(context_codes, future_codes), repeats)))
+            cache = model.context_from_codes(context_codes)
+            future = future_codes.flatten(0, 1)[:batch].reshape(clips, -1, *future_codes.shape[-2:])
+            frames_per_call = future.shape[0] * future.shape[1]
+            rows.append(("decode_future (cached context)",
+                         frames_per_call / _time(lambda: model.decode_future(future, cache), repeats)))
     params = sum(p.numel() for p in model.parameters()) / 1e6
     return [(f"{scale:5s} {kind:22s} {height}x{width} {params:6.1f}M  {name}", fps) for name, fps in rows]
 

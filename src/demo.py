@@ -34,6 +34,8 @@ RECIPES = SRC.parent / "recipes" / "tiny"
 SPLITS = ("heldout_transitions", "heldout_games")
 # build_tiny_model.py arguments per size; tiny is what fits `make demo`'s 20 minutes on 2 CPU cores.
 MODEL_SIZES = {
+    "quick": ["--hidden_size", "32", "--num_hidden_layers", "1", "--intermediate_size", "64",
+              "--num_attention_heads", "2", "--num_key_value_heads", "1"],  # --quick: seconds, for tests
     "tiny": [],
     "small": ["--hidden_size", "384", "--num_hidden_layers", "6", "--intermediate_size", "1536",
               "--num_attention_heads", "6", "--num_key_value_heads", "2"],
@@ -172,7 +174,7 @@ def main(argv=None):
                         help="also run GRPO with the binary reward (adds GRPO's wall time again)")
     parser.add_argument("--sft_epochs", type=float, default=12, help="SFT epochs over the demonstrations")
     parser.add_argument("--grpo_steps", type=int, default=100, help="GRPO steps (the controls get the same time)")
-    parser.add_argument("--model_size", choices=sorted(MODEL_SIZES), default="tiny",
+    parser.add_argument("--model_size", choices=["tiny", "small"], default="tiny",
                         help="the embedded model's size: tiny (2.5M parameters, CPU) or small (about 14M, for a GPU)")
     parser.add_argument("--gpu", action="store_true",
                         help="train on the GPU in bf16 (the recipes default to CPU); controls share the GPU")
@@ -204,10 +206,9 @@ def main(argv=None):
         if args.quick else []
 
     if not (model_dir / "config.json").exists():
-        extra = ["--hidden_size", "32", "--num_hidden_layers", "1", "--intermediate_size", "64",
-                 "--num_attention_heads", "2", "--num_key_value_heads", "1"] if args.quick else MODEL_SIZES[args.model_size]
+        size = MODEL_SIZES["quick" if args.quick else args.model_size]
         timings["build tiny model"] = run("build_model", [str(SRC / "build_tiny_model.py"), "--data", generated,
-                                                          "--output_dir", str(model_dir), *extra], logs)
+                                                          "--output_dir", str(model_dir), *size], logs)
     sft_dir = report_dir / "sft"
     if not (sft_dir / "model.safetensors").exists():
         timings["SFT"] = run("sft", [str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common,
