@@ -1,7 +1,7 @@
 """Evaluate a world model or a baseline and write ``metrics.json`` and ``report.md``.
 
     python src/evaluate.py --task textgame --dataset DIR --split test --predictor {copy,oracle,model} \
-        [--model DIR] --output_dir DIR
+        [--model DIR] --output_dir DIR [--headroom_samples K]
 """
 
 import argparse
@@ -25,6 +25,10 @@ def parse_args(argv=None):
     parser.add_argument("--max_new_tokens", type=int, default=1024)
     parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--headroom_samples", type=int, default=0, metavar="K",
+                        help="also draw K samples per transition and report pass@K and how often the best sample "
+                             "beats greedy decoding (the room GRPO has to learn in)")
+    parser.add_argument("--headroom_temperature", type=float, default=1.0, help="sampling temperature for the headroom")
     return parser.parse_args(argv)
 
 
@@ -45,12 +49,20 @@ def main(argv=None):
     if args.limit:
         dataset = dataset.select(range(min(args.limit, len(dataset))))
     generation = GenerationOptions(args.batch_size, args.max_new_tokens, args.do_sample, args.temperature)
-    metrics = evaluate(dataset, args.predictor, args.output_dir, args.model, generation, f"{args.dataset} [{split}]")
+    metrics = evaluate(dataset, args.predictor, args.output_dir, args.model, generation, f"{args.dataset} [{split}]",
+                       headroom_samples=args.headroom_samples, headroom_temperature=args.headroom_temperature)
     print(
         f"{args.predictor}: overall {metrics['accuracy_overall']}%, unchanged {metrics['accuracy_unchanged']}%, "
         f"changed {metrics['accuracy_changed']}%, format errors {metrics['format_error_rate']}% "
         f"on {metrics['num_transitions']} transitions -> {args.output_dir}"
     )
+    headroom = metrics.get("sampling_headroom")
+    if headroom:
+        for kind in ("unchanged", "changed"):
+            h = headroom[kind]
+            print(f"  {kind}: greedy {h['greedy_accuracy']}%, pass@{headroom['num_samples']} {h['pass_at_k']}%, "
+                  f"best sample beats greedy on {h['best_beats_greedy']}% (reward {h['greedy_reward']} -> "
+                  f"{h['best_of_k_reward']})")
     return metrics
 
 

@@ -120,11 +120,45 @@ def test_model_predictor_generates_and_scores_with_a_tiny_lm(small_jsonl, tmp_pa
                    "--no_examples", "--state_format", "json"])
     ds = load_dataset_dir(short, "test").select(range(4))
     from rlvr_world.evaluation.textgame import GenerationOptions
-    metrics = evaluate(ds, "model", tmp_path / "eval", str(model_dir), GenerationOptions(batch_size=2, max_new_tokens=8))
+    metrics = evaluate(ds, "model", tmp_path / "eval", str(model_dir), GenerationOptions(batch_size=2, max_new_tokens=8),
+                       headroom_samples=3)
     assert metrics["num_transitions"] == 4
     assert metrics["format_error_rate"] == 100.0  # eight random tokens never make a diff
     lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all("prediction" in json.loads(line) for line in lines)
+    # Three sampled answers per transition: random tokens are never right, so no headroom either.
+    headroom = metrics["sampling_headroom"]
+    assert headroom["num_samples"] == 3 and headroom["overall"]["transitions"] == 4
+    assert headroom["overall"]["pass_at_k"] == 0.0 and headroom["overall"]["best_of_k_reward"] == 0.0
+    assert "## Sampling headroom (3 samples per transition" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_sampling_headroom_counts_what_samples_find_beyond_greedy(canonical):
+    from rlvr_world.evaluation.textgame import copy_predictions, oracle_predictions, sampling_headroom
+
+    ds = load_dataset_dir(canonical, "test")
+    changed = ds["changed"]
+    assert 0 < sum(changed) < len(ds)
+    greedy = copy_predictions(ds)  # right exactly on the unchanged transitions
+    oracle = oracle_predictions(ds)
+    # Changed: one sample of two is the gold diff. Unchanged: one malformed sample, one copy.
+    samples = [[greedy[i], oracle[i]] if c else ["not json", greedy[i]] for i, c in enumerate(changed)]
+    h = sampling_headroom(ds, greedy, samples)
+    assert h["num_samples"] == 2
+    assert h["changed"]["transitions"] == sum(changed) and h["unchanged"]["transitions"] == len(ds) - sum(changed)
+    assert h["changed"] | {"greedy_reward": None, "best_of_k_reward": None} == {
+        "transitions": sum(changed), "greedy_accuracy": 0.0, "sample_accuracy": 50.0, "pass_at_k": 100.0,
+        "best_beats_greedy": 100.0, "greedy_reward": None, "best_of_k_reward": None}
+    # The gold diff earns every term of the task-specific reward: 0.09 + 0.01 + 0.2 + 1.0.
+    assert h["changed"]["best_of_k_reward"] == pytest.approx(1.3)
+    assert h["changed"]["greedy_reward"] < 0.1  # a copy earns item credit only (acc_changed is 0)
+    assert h["unchanged"] | {"greedy_reward": None, "best_of_k_reward": None} == {
+        "transitions": len(ds) - sum(changed), "greedy_accuracy": 100.0, "sample_accuracy": 50.0, "pass_at_k": 100.0,
+        "best_beats_greedy": 0.0, "greedy_reward": None, "best_of_k_reward": None}
+    with pytest.raises(ValueError, match="sample sets"):
+        sampling_headroom(ds, greedy, samples[:-1])
+    with pytest.raises(ValueError, match="model predictor"):
+        evaluate(ds, "copy", "unused", headroom_samples=2)
 
 
 def test_make_dataset_command_on_generated_games_is_deterministic(tmp_path):

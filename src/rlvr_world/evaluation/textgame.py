@@ -17,6 +17,7 @@ from typing import Sequence
 from tqdm.auto import tqdm
 
 from rlvr_world.metrics.text import AccuracyCounter, score_completion
+from rlvr_world.rewards import task_specific_value
 from rlvr_world.text.textgame import empty_diff, format_answer, gold_diff
 
 PREDICTORS = ("copy", "oracle", "model")
@@ -130,6 +131,76 @@ def score_predictions(dataset, predictions: Sequence[str]) -> tuple[dict, list[d
     return metrics, rows
 
 
+# The reference's task-specific reward weights (item, score, exact, acc_changed): the headroom is
+# measured in the reward GRPO optimises by default.
+HEADROOM_REWARD = dict(item=0.09, score=0.01, correct=0.2, changed=1.0)
+
+
+def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence[str]]) -> dict:
+    """What sampling finds beyond greedy decoding, per transition kind: the room GRPO has to learn in.
+
+    GRPO can only raise greedy accuracy where some sampled answer beats the greedy one. For each
+    transition: pass@k (some sample exactly right), the mean sample accuracy, and whether the best
+    sample's task-specific reward beats the greedy answer's. Percentages; ``None`` for an empty kind.
+    """
+    if not (len(greedy) == len(samples) == len(dataset)):
+        raise ValueError(f"{len(dataset)} transitions but {len(greedy)} greedy answers and {len(samples)} sample sets")
+    kinds: dict[str, dict[str, list[float]]] = {
+        kind: {"pass": [], "sample_acc": [], "greedy_acc": [], "beats": [], "greedy_reward": [], "best_reward": []}
+        for kind in ("overall", "unchanged", "changed")
+    }
+    for greedy_text, texts, cur, gold in zip(greedy, samples, dataset["data_state"], dataset["ground_truth"]):
+        if not texts:
+            raise ValueError("every transition needs at least one sample")
+        base = score_completion(greedy_text, cur, gold)
+        drawn = [score_completion(text, cur, gold) for text in texts]
+        base_reward = task_specific_value(base, **HEADROOM_REWARD)
+        best_reward = max(task_specific_value(r, **HEADROOM_REWARD) for r in drawn)
+        for kind in ("overall", "changed" if base.changed else "unchanged"):
+            k = kinds[kind]
+            k["pass"].append(any(r.correct for r in drawn))
+            k["sample_acc"].append(sum(r.correct for r in drawn) / len(drawn))
+            k["greedy_acc"].append(base.correct)
+            k["beats"].append(best_reward > base_reward + 1e-9)
+            k["greedy_reward"].append(base_reward)
+            k["best_reward"].append(best_reward)
+
+    def mean(values, scale=100.0, digits=2):
+        return round(scale * sum(values) / len(values), digits) if values else None
+
+    out = {"num_samples": len(samples[0]) if samples else 0}
+    for kind, k in kinds.items():
+        out[kind] = {
+            "transitions": len(k["pass"]),
+            "greedy_accuracy": mean(k["greedy_acc"]),
+            "sample_accuracy": mean(k["sample_acc"]),
+            "pass_at_k": mean(k["pass"]),
+            "best_beats_greedy": mean(k["beats"]),
+            "greedy_reward": mean(k["greedy_reward"], 1.0, 4),
+            "best_of_k_reward": mean(k["best_reward"], 1.0, 4),
+        }
+    return out
+
+
+def headroom_lines(headroom: dict, temperature: float) -> list[str]:
+    k = headroom["num_samples"]
+    lines = [
+        "", f"## Sampling headroom ({k} samples per transition, temperature {temperature})", "",
+        f"| transitions | n | greedy | mean sample | pass@{k} | best sample beats greedy | reward: greedy | "
+        f"reward: best of {k} |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("overall", "unchanged", "changed"):
+        m = headroom[kind]
+        lines.append(f"| {kind} | {m['transitions']} | {_fmt(m['greedy_accuracy'])} | {_fmt(m['sample_accuracy'])} | "
+                     f"{_fmt(m['pass_at_k'])} | {_fmt(m['best_beats_greedy'])} | {_fmt(m['greedy_reward'])} | "
+                     f"{_fmt(m['best_of_k_reward'])} |")
+    lines += ["", "Rewards are the task-specific reward with the reference weights. GRPO can only raise greedy "
+              "accuracy where a sample beats the greedy answer; where pass@k equals greedy accuracy, training "
+              "mostly sharpens the sampling distribution toward what greedy decoding already says."]
+    return lines
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -159,6 +230,8 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
             f"| {game} | {m['num_transitions']} | {_fmt(m['accuracy_overall'])} | {_fmt(m['accuracy_unchanged'])} | "
             f"{_fmt(m['accuracy_changed'])} | {_fmt(m['format_error_rate'])} |"
         )
+    if "sampling_headroom" in metrics:
+        lines += headroom_lines(metrics["sampling_headroom"], details.get("headroom_temperature", 1.0))
     path = output_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -171,10 +244,18 @@ def evaluate(
     model_dir: str | None = None,
     generation: GenerationOptions | None = None,
     dataset_name: str = "",
+    headroom_samples: int = 0,
+    headroom_temperature: float = 1.0,
 ) -> dict:
-    """Predict, score, and write ``metrics.json``, ``report.md`` and ``predictions.jsonl``."""
+    """Predict, score, and write ``metrics.json``, ``report.md`` and ``predictions.jsonl``.
+
+    With ``headroom_samples > 0`` (model predictor only) it also draws that many samples per
+    transition and adds :func:`sampling_headroom` under ``metrics["sampling_headroom"]``.
+    """
     if predictor not in PREDICTORS:
         raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
+    if headroom_samples and predictor != "model":
+        raise ValueError("sampling headroom needs the model predictor")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     generation = generation or GenerationOptions()
@@ -188,6 +269,12 @@ def evaluate(
         model, tokenizer = load_causal_lm(model_dir)
         predictions = generate_completions(model, tokenizer, dataset["prompt"], generation)
     metrics, rows = score_predictions(dataset, predictions)
+    if headroom_samples:
+        sampling = GenerationOptions(generation.batch_size, generation.max_new_tokens, True, headroom_temperature)
+        repeated = [p for p in dataset["prompt"] for _ in range(headroom_samples)]
+        drawn = generate_completions(model, tokenizer, repeated, sampling)
+        samples = [drawn[i * headroom_samples : (i + 1) * headroom_samples] for i in range(len(dataset))]
+        metrics["sampling_headroom"] = sampling_headroom(dataset, predictions, samples)
     metrics["predictor"] = predictor
     metrics["model"] = model_dir
     with open(output_dir / "metrics.json", "w", encoding="utf-8") as handle:
@@ -199,5 +286,7 @@ def evaluate(
     if model_dir:
         details["model"] = model_dir
         details["decoding"] = "greedy" if not generation.do_sample else f"sampled, T={generation.temperature}"
+    if headroom_samples:
+        details["headroom_temperature"] = headroom_temperature
     write_report(output_dir, metrics, "Text-game world model evaluation", details)
     return metrics
