@@ -130,7 +130,7 @@ def test_model_predictor_generates_and_scores_with_a_tiny_lm(small_jsonl, tmp_pa
     headroom = metrics["sampling_headroom"]
     assert headroom["num_samples"] == 3 and headroom["overall"]["transitions"] == 4
     assert headroom["overall"]["pass_at_k"] == 0.0 and headroom["overall"]["best_of_k_reward"] == 0.0
-    assert "## Sampling headroom (3 samples per transition" in (tmp_path / "eval" / "report.md").read_text()
+    assert "## Sampling headroom (3 samples per transition, temperature 1.0)" in (tmp_path / "eval" / "report.md").read_text()
 
 
 def test_sampling_headroom_counts_what_samples_find_beyond_greedy(canonical):

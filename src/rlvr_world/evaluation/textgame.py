@@ -182,8 +182,9 @@ def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence
     return out
 
 
-def headroom_lines(headroom: dict, temperature: float) -> list[str]:
+def headroom_lines(headroom: dict) -> list[str]:
     k = headroom["num_samples"]
+    temperature = headroom.get("temperature", "n/a")
     lines = [
         "", f"## Sampling headroom ({k} samples per transition, temperature {temperature})", "",
         f"| transitions | n | greedy | mean sample | pass@{k} | best sample beats greedy | reward: greedy | "
@@ -231,7 +232,7 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
             f"{_fmt(m['accuracy_changed'])} | {_fmt(m['format_error_rate'])} |"
         )
     if "sampling_headroom" in metrics:
-        lines += headroom_lines(metrics["sampling_headroom"], details.get("headroom_temperature", 1.0))
+        lines += headroom_lines(metrics["sampling_headroom"])
     path = output_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -274,7 +275,8 @@ def evaluate(
         repeated = [p for p in dataset["prompt"] for _ in range(headroom_samples)]
         drawn = generate_completions(model, tokenizer, repeated, sampling)
         samples = [drawn[i * headroom_samples : (i + 1) * headroom_samples] for i in range(len(dataset))]
-        metrics["sampling_headroom"] = sampling_headroom(dataset, predictions, samples)
+        metrics["sampling_headroom"] = {**sampling_headroom(dataset, predictions, samples),
+                                        "temperature": headroom_temperature}
     metrics["predictor"] = predictor
     metrics["model"] = model_dir
     with open(output_dir / "metrics.json", "w", encoding="utf-8") as handle:
@@ -286,7 +288,5 @@ def evaluate(
     if model_dir:
         details["model"] = model_dir
         details["decoding"] = "greedy" if not generation.do_sample else f"sampled, T={generation.temperature}"
-    if headroom_samples:
-        details["headroom_temperature"] = headroom_temperature
     write_report(output_dir, metrics, "Text-game world model evaluation", details)
     return metrics
