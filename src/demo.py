@@ -7,7 +7,8 @@
 4. RLVR: GRPO on the whole rebalanced pool with the task-specific reward (recipes/tiny/textgame_grpo.yaml);
 5. two controls from the same SFT checkpoint with GRPO's training time: continued SFT on the same
    demonstrations, and MLE on the gold answers of the whole pool (side by side, one core each);
-6. greedy evaluation of every model and the copy baseline on held-out transitions and held-out games;
+6. greedy evaluation of every model and the copy baseline on held-out transitions and held-out games,
+   and the sampling headroom of the SFT and RLVR models (``--headroom_samples`` per held-out transition);
 7. ``runs/demo/textgame/report.md``, ``report.json`` and ``curves.png``.
 
 Stages whose output exists are skipped, so a killed demo continues where it stopped.
@@ -137,9 +138,29 @@ def plot_curves(grpo_dirs: dict[str, Path], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict]) -> None:
+def headroom_table(headroom: dict[str, dict]) -> list[str]:
+    """Per model and transition kind: greedy accuracy, pass@K, and how often the best sample beats greedy."""
+    k = next(iter(headroom.values()))["num_samples"]
+    intro = ("GRPO can raise greedy accuracy only where a sampled answer beats the greedy one (task-specific "
+             "reward). Unchanged transitions share one better answer (the empty diff); on changed ones the "
+             "better sample is particular to its transition.")
+    header = (f"| model | transitions | greedy | pass@{k} | best sample beats greedy (%) | reward: greedy | "
+              f"reward: best of {k} |")
+    lines = [f"## Sampling headroom on {SPLITS[0]} ({k} samples per transition, temperature 1.0)", "",
+             intro, "", header, "|---|---|---|---|---|---|---|"]
+    for label, h in headroom.items():
+        for kind in ("unchanged", "changed"):
+            m = h[kind]
+            lines.append(f"| {label} | {kind} ({m['transitions']}) | {m['greedy_accuracy']} | {m['pass_at_k']} | "
+                         f"{m['best_beats_greedy']} | {m['greedy_reward']:.2f} | {m['best_of_k_reward']:.2f} |")
+    return lines + [""]
+
+
+def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict],
+                 headroom: dict[str, dict] | None = None) -> None:
     (report_dir / "report.json").write_text(json.dumps({"rows": rows, "timings_s": timings,
-                                                        "real_test_baselines": baselines}, indent=2))
+                                                        "real_test_baselines": baselines,
+                                                        "sampling_headroom": headroom or {}}, indent=2))
     lines = ["# Text-game world model: RLVR demo", "",
              "Greedy decoding; accuracies in percent. SFT learns from a small demonstration subset (mostly "
              "changes); RLVR (GRPO) trains on the whole rebalanced pool from the SFT checkpoint. The two controls "
@@ -153,6 +174,8 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: l
                 lines.append(f"| {r['model']} | {r['accuracy_overall']} | {r['accuracy_unchanged']} | "
                              f"{r['accuracy_changed']} | {r['format_error_rate']} | {r['num_transitions']} |")
         lines.append("")
+    if headroom:
+        lines += headroom_table(headroom)
     if baselines:
         lines += ["## Real ByteSized32 test set (trivial baselines)", "", "| predictor | all | unchanged | changed |",
                   "|---|---|---|---|"]
@@ -174,6 +197,8 @@ def main(argv=None):
                         help="also run GRPO with the binary reward (adds GRPO's wall time again)")
     parser.add_argument("--sft_epochs", type=float, default=12, help="SFT epochs over the demonstrations")
     parser.add_argument("--grpo_steps", type=int, default=100, help="GRPO steps (the controls get the same time)")
+    parser.add_argument("--headroom_samples", type=int, default=4,
+                        help="samples per held-out transition for the SFT and RLVR models' sampling headroom (0: skip)")
     parser.add_argument("--model_size", choices=["tiny", "small"], default="tiny",
                         help="the embedded model's size: tiny (2.5M parameters, CPU) or small (about 14M, for a GPU)")
     parser.add_argument("--gpu", action="store_true",
@@ -254,16 +279,21 @@ def main(argv=None):
     models = {"SFT (demonstrations)": sft_dir, **{k: report_dir / v[0] for k, v in rl_runs.items()},
               **{k: report_dir / v[0] for k, v in controls.items()}, BALANCED_SFT: balanced_dir}
     generation = GenerationOptions(batch_size=64, max_new_tokens=8 if args.quick else 128)
-    rows = []
+    rows, headroom = [], {}
+    # Where sampling beats greedy decoding, GRPO has something to learn from: measured for SFT and RLVR.
+    with_headroom = {"SFT (demonstrations)", *rl_runs} if args.headroom_samples > 0 else set()
     eval_start = time.perf_counter()
     splits = load_dataset_dir(data["generated"])
     for split in SPLITS:
         dataset = splits[split].shuffle(seed=0).select(range(min(args.eval_samples, len(splits[split]))))
         for label, predictor, model in [("copy baseline", "copy", None)] + [(k, "model", str(v)) for k, v in models.items()]:
+            samples = args.headroom_samples if split == SPLITS[0] and label in with_headroom else 0
             metrics = evaluate(dataset, predictor, report_dir / "eval" / f"{split}_{Path(model or 'copy').name}",
-                               model, generation, f"generated [{split}]")
+                               model, generation, f"generated [{split}]", headroom_samples=samples)
             rows.append({"model": label, "split": split, **{k: metrics[k] for k in METRIC_KEYS},
                          "num_transitions": metrics["num_transitions"]})
+            if samples:
+                headroom[label] = metrics["sampling_headroom"]
     timings["evaluation"] = time.perf_counter() - eval_start
 
     baselines = []
@@ -274,7 +304,7 @@ def main(argv=None):
             baselines.append({"model": f"{predictor} baseline", **{k: m[k] for k in METRIC_KEYS}})
     timings["total"] = time.perf_counter() - start
     plot_curves({k: report_dir / v[0] for k, v in rl_runs.items()}, report_dir / "curves.png")
-    write_report(report_dir, rows, timings, baselines)
+    write_report(report_dir, rows, timings, baselines, headroom)
     print((report_dir / "report.md").read_text())
     print(f"report: {report_dir / 'report.md'}")
 

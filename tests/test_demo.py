@@ -21,4 +21,14 @@ def test_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
     for row in report["rows"]:
         assert {"accuracy_overall", "accuracy_unchanged", "accuracy_changed", "format_error_rate"} <= row.keys()
     assert (tmp_path / "textgame" / "curves.png").stat().st_size > 10_000
-    assert "## heldout_games" in (tmp_path / "textgame" / "report.md").read_text()
+    report_md = (tmp_path / "textgame" / "report.md").read_text()
+    assert "## heldout_games" in report_md
+    # Sampling headroom of the SFT and RLVR models on the held-out transitions (4 samples each).
+    headroom = report["sampling_headroom"]
+    assert set(headroom) == {"SFT (demonstrations)", "RLVR (task-specific reward)"}
+    for h in headroom.values():
+        assert h["num_samples"] == 4 and h["overall"]["transitions"] == 8
+        assert h["unchanged"]["transitions"] + h["changed"]["transitions"] == 8
+        assert 0.0 <= h["overall"]["pass_at_k"] <= 100.0
+        assert h["overall"]["best_of_k_reward"] >= 0.0
+    assert "## Sampling headroom on heldout_transitions (4 samples per transition" in report_md

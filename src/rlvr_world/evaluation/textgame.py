@@ -133,7 +133,7 @@ def score_predictions(dataset, predictions: Sequence[str]) -> tuple[dict, list[d
 
 # The reference's task-specific reward weights (item, score, exact, acc_changed): the headroom is
 # measured in the reward GRPO optimises by default.
-HEADROOM_REWARD = dict(item=0.09, score=0.01, correct=0.2, changed=1.0)
+HEADROOM_REWARD = {"item": 0.09, "score": 0.01, "correct": 0.2, "changed": 1.0}
 
 
 def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence[str]]) -> dict:
@@ -185,20 +185,19 @@ def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence
 def headroom_lines(headroom: dict) -> list[str]:
     k = headroom["num_samples"]
     temperature = headroom.get("temperature", "n/a")
-    lines = [
-        "", f"## Sampling headroom ({k} samples per transition, temperature {temperature})", "",
-        f"| transitions | n | greedy | mean sample | pass@{k} | best sample beats greedy | reward: greedy | "
-        f"reward: best of {k} |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    header = (f"| transitions | n | greedy | mean sample | pass@{k} | best sample beats greedy | reward: greedy | "
+              f"reward: best of {k} |")
+    lines = ["", f"## Sampling headroom ({k} samples per transition, temperature {temperature})", "",
+             header, "|---|---|---|---|---|---|---|---|"]
     for kind in ("overall", "unchanged", "changed"):
         m = headroom[kind]
         lines.append(f"| {kind} | {m['transitions']} | {_fmt(m['greedy_accuracy'])} | {_fmt(m['sample_accuracy'])} | "
                      f"{_fmt(m['pass_at_k'])} | {_fmt(m['best_beats_greedy'])} | {_fmt(m['greedy_reward'])} | "
                      f"{_fmt(m['best_of_k_reward'])} |")
-    lines += ["", "Rewards are the task-specific reward with the reference weights. GRPO can only raise greedy "
-              "accuracy where a sample beats the greedy answer; where pass@k equals greedy accuracy, training "
-              "mostly sharpens the sampling distribution toward what greedy decoding already says."]
+    note = ("Rewards are the task-specific reward with the reference weights. GRPO can only raise greedy "
+            "accuracy where a sample beats the greedy answer; where pass@k equals greedy accuracy, training "
+            "mostly sharpens the sampling distribution toward what greedy decoding already says.")
+    lines += ["", note]
     return lines
 
 
