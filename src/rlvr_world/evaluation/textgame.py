@@ -246,6 +246,7 @@ def evaluate(
     dataset_name: str = "",
     headroom_samples: int = 0,
     headroom_temperature: float = 1.0,
+    headroom_seed: int = 0,
 ) -> dict:
     """Predict, score, and write ``metrics.json``, ``report.md`` and ``predictions.jsonl``.
 
@@ -270,6 +271,9 @@ def evaluate(
         predictions = generate_completions(model, tokenizer, dataset["prompt"], generation)
     metrics, rows = score_predictions(dataset, predictions)
     if headroom_samples:
+        import torch
+
+        torch.manual_seed(headroom_seed)  # the same samples on a re-run
         sampling = GenerationOptions(generation.batch_size, generation.max_new_tokens, True, headroom_temperature)
         repeated = [p for p in dataset["prompt"] for _ in range(headroom_samples)]
         drawn = generate_completions(model, tokenizer, repeated, sampling)
