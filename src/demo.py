@@ -28,7 +28,7 @@ from pathlib import Path
 from rlvr_world.data import load_dataset_dir
 from rlvr_world.data.textgame import DEFAULT_BYTESIZED32_DIR
 from rlvr_world.data.textgame import main as make_textgame
-from rlvr_world.evaluation.textgame import GenerationOptions, evaluate
+from rlvr_world.evaluation.textgame import GenerationOptions, evaluate, headroom_table
 
 SRC = Path(__file__).resolve().parent
 RECIPES = SRC.parent / "recipes" / "tiny"
@@ -138,24 +138,6 @@ def plot_curves(grpo_dirs: dict[str, Path], path: Path) -> None:
     plt.close(fig)
 
 
-def headroom_table(headroom: dict[str, dict]) -> list[str]:
-    """Per model and transition kind: greedy accuracy, pass@K, and how often the best sample beats greedy."""
-    k = next(iter(headroom.values()))["num_samples"]
-    intro = ("GRPO can raise greedy accuracy only where a sampled answer beats the greedy one (task-specific "
-             "reward). Unchanged transitions share one better answer (the empty diff); on changed ones the "
-             "better sample is particular to its transition.")
-    header = (f"| model | transitions | greedy | pass@{k} | best sample beats greedy (%) | reward: greedy | "
-              f"reward: best of {k} |")
-    lines = [f"## Sampling headroom on {SPLITS[0]} ({k} samples per transition, temperature 1.0)", "",
-             intro, "", header, "|---|---|---|---|---|---|---|"]
-    for label, h in headroom.items():
-        for kind in ("unchanged", "changed"):
-            m = h[kind]
-            lines.append(f"| {label} | {kind} ({m['transitions']}) | {m['greedy_accuracy']} | {m['pass_at_k']} | "
-                         f"{m['best_beats_greedy']} | {m['greedy_reward']:.2f} | {m['best_of_k_reward']:.2f} |")
-    return lines + [""]
-
-
 def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict],
                  headroom: dict[str, dict] | None = None) -> None:
     (report_dir / "report.json").write_text(json.dumps({"rows": rows, "timings_s": timings,
@@ -175,7 +157,11 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: l
                              f"{r['accuracy_changed']} | {r['format_error_rate']} | {r['num_transitions']} |")
         lines.append("")
     if headroom:
-        lines += headroom_table(headroom)
+        k = next(iter(headroom.values()))["num_samples"]
+        why = ("Unchanged transitions share one better answer (the empty diff); on changed ones the better "
+               "sample is particular to its transition.")
+        lines += [f"## Sampling headroom on {SPLITS[0]} ({k} samples per transition, temperature 1.0)", "", why, "",
+                  *headroom_table(headroom, kinds=("unchanged", "changed")), ""]
     if baselines:
         lines += ["## Real ByteSized32 test set (trivial baselines)", "", "| predictor | all | unchanged | changed |",
                   "|---|---|---|---|"]

@@ -68,7 +68,17 @@ def textgame_binary(**_: Any) -> RewardFunc:
     return _named(reward, "textgame_binary")
 
 
-def task_specific_value(result, item: float, score: float, correct: float, changed: float) -> float:
+# The reference's weights of the task-specific reward's terms.
+TASK_SPECIFIC_WEIGHTS = {"item": 0.09, "score": 0.01, "correct": 0.2, "changed": 1.0}
+
+
+def task_specific_value(
+    result,
+    item: float = TASK_SPECIFIC_WEIGHTS["item"],
+    score: float = TASK_SPECIFIC_WEIGHTS["score"],
+    correct: float = TASK_SPECIFIC_WEIGHTS["correct"],
+    changed: float = TASK_SPECIFIC_WEIGHTS["changed"],
+) -> float:
     """``item*item_score + score*score_score + correct*[exact] + changed*acc_changed`` (0 on format error).
 
     ``acc_changed`` covers only the gold-changed properties, so an empty diff earns nothing there;
@@ -85,7 +95,10 @@ def task_specific_value(result, item: float, score: float, correct: float, chang
 
 @register_reward("textgame_task_specific")
 def textgame_task_specific(
-    item_weight: float = 0.09, score_weight: float = 0.01, correct_weight: float = 0.2, changed_weight: float = 1.0
+    item_weight: float = TASK_SPECIFIC_WEIGHTS["item"],
+    score_weight: float = TASK_SPECIFIC_WEIGHTS["score"],
+    correct_weight: float = TASK_SPECIFIC_WEIGHTS["correct"],
+    changed_weight: float = TASK_SPECIFIC_WEIGHTS["changed"],
 ) -> RewardFunc:
     """The paper's task-specific reward; weights default to the reference's 0.09/0.01/0.2/1.0."""
     weights = dict(item=item_weight, score=score_weight, correct=correct_weight, changed=changed_weight)

@@ -131,17 +131,13 @@ def score_predictions(dataset, predictions: Sequence[str]) -> tuple[dict, list[d
     return metrics, rows
 
 
-# The reference's task-specific reward weights (item, score, exact, acc_changed): the headroom is
-# measured in the reward GRPO optimises by default.
-HEADROOM_REWARD = {"item": 0.09, "score": 0.01, "correct": 0.2, "changed": 1.0}
-
-
 def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence[str]]) -> dict:
     """What sampling finds beyond greedy decoding, per transition kind: the room GRPO has to learn in.
 
     GRPO can only raise greedy accuracy where some sampled answer beats the greedy one. For each
     transition: pass@k (some sample exactly right), the mean sample accuracy, and whether the best
-    sample's task-specific reward beats the greedy answer's. Percentages; ``None`` for an empty kind.
+    sample's task-specific reward (the reference's weights, GRPO's default) beats the greedy answer's.
+    Percentages; ``None`` for an empty kind.
     """
     if not (len(greedy) == len(samples) == len(dataset)):
         raise ValueError(f"{len(dataset)} transitions but {len(greedy)} greedy answers and {len(samples)} sample sets")
@@ -154,8 +150,8 @@ def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence
             raise ValueError("every transition needs at least one sample")
         base = score_completion(greedy_text, cur, gold)
         drawn = [score_completion(text, cur, gold) for text in texts]
-        base_reward = task_specific_value(base, **HEADROOM_REWARD)
-        best_reward = max(task_specific_value(r, **HEADROOM_REWARD) for r in drawn)
+        base_reward = task_specific_value(base)
+        best_reward = max(task_specific_value(r) for r in drawn)
         for kind in ("overall", "changed" if base.changed else "unchanged"):
             k = kinds[kind]
             k["pass"].append(any(r.correct for r in drawn))
@@ -182,23 +178,23 @@ def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence
     return out
 
 
-def headroom_lines(headroom: dict) -> list[str]:
-    k = headroom["num_samples"]
-    temperature = headroom.get("temperature", "n/a")
-    header = (f"| transitions | n | greedy | mean sample | pass@{k} | best sample beats greedy | reward: greedy | "
+def headroom_table(headrooms: dict[str, dict], kinds: Sequence[str] = ("overall", "unchanged", "changed")) -> list[str]:
+    """A markdown table of :func:`sampling_headroom` results, one row per model (the key) and transition kind."""
+    k = next(iter(headrooms.values()))["num_samples"]
+    header = (f"| model | transitions | greedy | mean sample | pass@{k} | best sample beats greedy | reward: greedy | "
               f"reward: best of {k} |")
-    lines = ["", f"## Sampling headroom ({k} samples per transition, temperature {temperature})", "",
-             header, "|---|---|---|---|---|---|---|---|"]
-    for kind in ("overall", "unchanged", "changed"):
-        m = headroom[kind]
-        lines.append(f"| {kind} | {m['transitions']} | {_fmt(m['greedy_accuracy'])} | {_fmt(m['sample_accuracy'])} | "
-                     f"{_fmt(m['pass_at_k'])} | {_fmt(m['best_beats_greedy'])} | {_fmt(m['greedy_reward'])} | "
-                     f"{_fmt(m['best_of_k_reward'])} |")
-    note = ("Rewards are the task-specific reward with the reference weights. GRPO can only raise greedy "
-            "accuracy where a sample beats the greedy answer; where pass@k equals greedy accuracy, training "
-            "mostly sharpens the sampling distribution toward what greedy decoding already says.")
-    lines += ["", note]
-    return lines
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    for label, headroom in headrooms.items():
+        for kind in kinds:
+            m = headroom[kind]
+            lines.append(f"| {label} | {kind} ({m['transitions']}) | {_fmt(m['greedy_accuracy'])} | "
+                         f"{_fmt(m['sample_accuracy'])} | {_fmt(m['pass_at_k'])} | {_fmt(m['best_beats_greedy'])} | "
+                         f"{_fmt(m['greedy_reward'])} | {_fmt(m['best_of_k_reward'])} |")
+    note = ("Accuracies and \"best sample beats greedy\" in percent; rewards are the task-specific reward with the "
+            "reference weights. GRPO can only raise greedy accuracy where a sample beats the greedy answer; where "
+            "pass@k equals greedy accuracy, training mostly sharpens the sampling distribution toward what greedy "
+            "decoding already says.")
+    return lines + ["", note]
 
 
 def _fmt(value) -> str:
@@ -231,7 +227,11 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
             f"{_fmt(m['accuracy_changed'])} | {_fmt(m['format_error_rate'])} |"
         )
     if "sampling_headroom" in metrics:
-        lines += headroom_lines(metrics["sampling_headroom"])
+        headroom = metrics["sampling_headroom"]
+        k, temperature = headroom["num_samples"], headroom["temperature"]
+        title = f"## Sampling headroom ({k} samples per transition, temperature {temperature})"
+        lines += ["", title, ""]
+        lines += headroom_table({Path(metrics.get("model") or "model").name: headroom})
     path = output_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
