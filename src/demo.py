@@ -8,7 +8,8 @@
 5. two controls from the same SFT checkpoint with GRPO's training time: continued SFT on the same
    demonstrations, and MLE on the gold answers of the whole pool (side by side, one core each);
 6. greedy evaluation of every model and the copy baseline on held-out transitions and held-out games,
-   and the sampling headroom of the SFT and RLVR models (``--headroom_samples`` per held-out transition);
+   the sampling headroom of the SFT and RLVR models (``--headroom_samples`` per held-out transition),
+   why each model's answers are wrong, and which transitions each fixes or breaks against the SFT model;
 7. ``runs/demo/textgame/report.md``, ``report.json`` and ``curves.png``.
 
 Stages whose output exists are skipped, so a killed demo continues where it stopped.
@@ -28,7 +29,8 @@ from pathlib import Path
 from rlvr_world.data import load_dataset_dir
 from rlvr_world.data.textgame import DEFAULT_BYTESIZED32_DIR
 from rlvr_world.data.textgame import main as make_textgame
-from rlvr_world.evaluation.textgame import GenerationOptions, evaluate, headroom_table
+from rlvr_world.evaluation.textgame import (GenerationOptions, error_table, evaluate, headroom_table,
+                                            transition_flips)
 
 SRC = Path(__file__).resolve().parent
 RECIPES = SRC.parent / "recipes" / "tiny"
@@ -139,10 +141,13 @@ def plot_curves(grpo_dirs: dict[str, Path], path: Path) -> None:
 
 
 def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict],
-                 headroom: dict[str, dict] | None = None) -> None:
+                 headroom: dict[str, dict] | None = None, errors: dict[str, dict] | None = None,
+                 flips: dict[str, dict] | None = None) -> None:
     (report_dir / "report.json").write_text(json.dumps({"rows": rows, "timings_s": timings,
                                                         "real_test_baselines": baselines,
-                                                        "sampling_headroom": headroom or {}}, indent=2))
+                                                        "sampling_headroom": headroom or {},
+                                                        "error_breakdown": errors or {},
+                                                        "against_sft": flips or {}}, indent=2))
     lines = ["# Text-game world model: RLVR demo", "",
              "Greedy decoding; accuracies in percent. SFT learns from a small demonstration subset (mostly "
              "changes); RLVR (GRPO) trains on the whole rebalanced pool from the SFT checkpoint. The two controls "
@@ -162,6 +167,16 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: l
                "sample is particular to its transition.")
         lines += [f"## Sampling headroom on {SPLITS[0]} ({k} samples per transition, temperature 1.0)", "", why, "",
                   *headroom_table(headroom, kinds=("unchanged", "changed")), ""]
+    if errors:
+        lines += [f"## Why answers are wrong on {SPLITS[0]}", "", *error_table(errors), ""]
+    if flips:
+        lines += [f"## Against the SFT model on {SPLITS[0]}", "",
+                  "Transitions each model gets right that the SFT model got wrong (fixed), and the reverse (broken).",
+                  "", "| model | unchanged: fixed | unchanged: broken | changed: fixed | changed: broken |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {label} | {f['unchanged']['fixed']} | {f['unchanged']['broken']} | {f['changed']['fixed']} | "
+                  f"{f['changed']['broken']} |" for label, f in flips.items()]
+        lines.append("")
     if baselines:
         lines += ["## Real ByteSized32 test set (trivial baselines)", "", "| predictor | all | unchanged | changed |",
                   "|---|---|---|---|"]
@@ -265,7 +280,7 @@ def main(argv=None):
     models = {"SFT (demonstrations)": sft_dir, **{k: report_dir / v[0] for k, v in rl_runs.items()},
               **{k: report_dir / v[0] for k, v in controls.items()}, BALANCED_SFT: balanced_dir}
     generation = GenerationOptions(batch_size=64, max_new_tokens=8 if args.quick else 128)
-    rows, headroom = [], {}
+    rows, headroom, errors, scored = [], {}, {}, {}
     # Where sampling beats greedy decoding, GRPO has something to learn from: measured for SFT and RLVR.
     with_headroom = {"SFT (demonstrations)", *rl_runs} if args.headroom_samples > 0 else set()
     eval_start = time.perf_counter()
@@ -274,12 +289,16 @@ def main(argv=None):
         dataset = splits[split].shuffle(seed=0).select(range(min(args.eval_samples, len(splits[split]))))
         for label, predictor, model in [("copy baseline", "copy", None)] + [(k, "model", str(v)) for k, v in models.items()]:
             samples = args.headroom_samples if split == SPLITS[0] and label in with_headroom else 0
-            metrics = evaluate(dataset, predictor, report_dir / "eval" / f"{split}_{Path(model or 'copy').name}",
-                               model, generation, f"generated [{split}]", headroom_samples=samples)
+            eval_dir = report_dir / "eval" / f"{split}_{Path(model or 'copy').name}"
+            metrics = evaluate(dataset, predictor, eval_dir, model, generation, f"generated [{split}]",
+                               headroom_samples=samples)
             rows.append({"model": label, "split": split, **{k: metrics[k] for k in METRIC_KEYS},
                          "num_transitions": metrics["num_transitions"]})
             if samples:
                 headroom[label] = metrics["sampling_headroom"]
+            if split == SPLITS[0] and predictor == "model":
+                errors[label] = metrics["error_breakdown"]
+                scored[label] = read_jsonl(eval_dir / "predictions.jsonl")
     timings["evaluation"] = time.perf_counter() - eval_start
 
     baselines = []
@@ -290,7 +309,9 @@ def main(argv=None):
             baselines.append({"model": f"{predictor} baseline", **{k: m[k] for k in METRIC_KEYS}})
     timings["total"] = time.perf_counter() - start
     plot_curves({k: report_dir / v[0] for k, v in rl_runs.items()}, report_dir / "curves.png")
-    write_report(report_dir, rows, timings, baselines, headroom)
+    sft_rows = scored.pop("SFT (demonstrations)")
+    flips = {label: transition_flips(sft_rows, other) for label, other in scored.items()}
+    write_report(report_dir, rows, timings, baselines, headroom, errors, flips)
     print((report_dir / "report.md").read_text())
     print(f"report: {report_dir / 'report.md'}")
 

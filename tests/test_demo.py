@@ -32,3 +32,18 @@ def test_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
         assert 0.0 <= h["overall"]["pass_at_k"] <= 100.0
         assert h["overall"]["best_of_k_reward"] >= 0.0
     assert "## Sampling headroom on heldout_transitions (4 samples per transition" in report_md
+    # Why answers are wrong, for every model, and what each fixes or breaks against the SFT model.
+    errors, flips = report["error_breakdown"], report["against_sft"]
+    assert set(errors) == models - {"copy baseline"}
+    assert set(flips) == set(errors) - {"SFT (demonstrations)"}
+    for label, breakdown in errors.items():
+        row = next(r for r in report["rows"] if r["model"] == label and r["split"] == "heldout_transitions")
+        assert sum(k["transitions"] for k in breakdown.values()) == 8
+        assert sum(k["format_errors"] for k in breakdown.values()) == round(row["format_error_rate"] * 8 / 100)
+        for k in breakdown.values():
+            assert k["format_errors"] <= k["wrong"] <= k["transitions"]
+    for f in flips.values():
+        assert all(f[kind]["fixed"] + f[kind]["broken"] <= errors["SFT (demonstrations)"][kind]["transitions"]
+                   for kind in f if kind in errors["SFT (demonstrations)"])
+    assert "## Why answers are wrong on heldout_transitions" in report_md
+    assert "## Against the SFT model on heldout_transitions" in report_md

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import REAL_EXAMPLES, REAL_RULES, REAL_TEST
 from rlvr_world.data.textgame import load_examples
-from rlvr_world.metrics.text import AccuracyCounter, score_completion
+from rlvr_world.metrics.text import AccuracyCounter, diagnose_answer, score_completion
 from rlvr_world.text.textgame import (
     GameRules,
     PromptOptions,
@@ -130,6 +130,34 @@ def test_extract_answer_follows_the_reference(text, expected_removed):
                                   '{"removed": [], "score": {}}', "{" * 5000])
 def test_unusable_answers_give_none(text):
     assert extract_answer(text) is None
+
+
+def test_diagnose_answer_names_each_kind_of_error():
+    # The agent (1) takes o3 out of the room (2); the score rises.
+    cur = _state(_obj(1, [], holding=False), _obj(2, ["o3 (ID: 3)", "o4 (ID: 4)"], lit=True), _obj(3, hot=False))
+    nxt = _state(_obj(1, ["o3 (ID: 3)"], holding=True), _obj(2, ["o4 (ID: 4)"], lit=True), _obj(3, hot=False), score=1)
+    cur_text, gold_text = json.dumps(cur), json.dumps(nxt)
+    gold = gold_diff(cur, nxt)
+    assert diagnose_answer(gold, cur_text, gold_text) == diagnose_answer(gold, cur_text, gold_text)
+    right = diagnose_answer(gold, cur_text, gold_text)
+    assert not any(right.kinds.values()) and right.invented_names == 0
+
+    nothing = diagnose_answer(empty_diff(), cur_text, gold_text)
+    assert nothing.no_change and nothing.wrong_score and not nothing.spurious
+    assert nothing.missed == {(1, "contains"), (1, "holding"), (2, "contains")}
+
+    # The agent holds an object that exists nowhere, the room keeps o3, and the light goes out.
+    wrong = {"modified": [_obj(1, ["unicorn (ID: 9)"], holding=True), _obj(2, ["o3 (ID: 3)", "o4 (ID: 4)"], lit=False)],
+             "removed": [3], "score": gold["score"]}
+    errors = diagnose_answer(wrong, cur_text, gold_text)
+    assert errors.wrong_value == {(1, "contains")}
+    assert errors.missed == {(2, "contains")} and errors.spurious == {(2, "lit")}
+    assert errors.wrong_objects and not errors.wrong_score and not errors.no_change  # o3 removed
+    assert errors.invented_names == 1
+    assert diagnose_answer(None, cur_text, gold_text) is None
+    # Malformed objects are classified, never a crash.
+    odd = diagnose_answer({"modified": [{"uuid": 1, "properties": [1], "contains": 5}], "removed": []}, cur_text, gold_text)
+    assert (1, "properties") in odd.spurious and (1, "contains") in odd.missed | odd.wrong_value
 
 
 def test_wrong_types_in_a_parsed_answer_score_zero_not_crash():

@@ -161,6 +161,44 @@ def test_sampling_headroom_counts_what_samples_find_beyond_greedy(canonical):
         evaluate(ds, "copy", "unused", headroom_samples=2)
 
 
+def test_error_breakdown_and_flips_count_why_and_where_answers_fail(canonical, tmp_path):
+    from rlvr_world.evaluation.textgame import (copy_predictions, error_breakdown, error_table, oracle_predictions,
+                                                transition_flips)
+
+    ds = load_dataset_dir(canonical, "test")
+    n_changed = sum(ds["changed"])
+    n_unchanged = len(ds) - n_changed
+    copy = error_breakdown(ds, copy_predictions(ds))
+    # "Nothing changes" is right on every unchanged transition and misses the change on every changed one.
+    assert copy["unchanged"]["wrong"] == 0 and copy["unchanged"]["transitions"] == n_unchanged
+    assert copy["changed"] | {"top_errors": None, "wrong_score": None, "wrong_objects": None} == {
+        "transitions": n_changed, "wrong": n_changed, "format_errors": 0, "no_change": n_changed,
+        "missed_change": n_changed, "wrong_value": 0, "spurious_change": 0, "invented_names": 0,
+        "top_errors": None, "wrong_score": None, "wrong_objects": None}
+    assert copy["changed"]["top_errors"][0][0].startswith("missed: ")
+    oracle = error_breakdown(ds, oracle_predictions(ds))
+    assert oracle["changed"]["wrong"] == oracle["unchanged"]["wrong"] == 0
+    garbage = error_breakdown(ds, ["no answer"] * len(ds))
+    assert garbage["changed"]["format_errors"] == n_changed and garbage["unchanged"]["format_errors"] == n_unchanged
+    table = error_table({"copy": copy})
+    assert table[2].startswith(f"| copy | unchanged ({n_unchanged}) | 0 | 0 |")
+
+    def scored(predictions):
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        evaluate(ds, predictions, out)
+        return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+
+    copy_rows, oracle_rows = scored("copy"), scored("oracle")
+    assert transition_flips(copy_rows, oracle_rows) == {"unchanged": {"fixed": 0, "broken": 0},
+                                                        "changed": {"fixed": n_changed, "broken": 0}}
+    assert transition_flips(oracle_rows, copy_rows)["changed"] == {"fixed": 0, "broken": n_changed}
+    with pytest.raises(ValueError, match="not the same transitions"):
+        transition_flips(copy_rows, oracle_rows[:-1])
+    metrics = json.loads((tmp_path / "0" / "metrics.json").read_text())
+    assert metrics["error_breakdown"]["changed"]["no_change"] == n_changed
+    assert "## Why answers are wrong" in (tmp_path / "0" / "report.md").read_text()
+
+
 def test_make_dataset_command_on_generated_games_is_deterministic(tmp_path):
     outs = []
     for name in ("a", "b"):

@@ -9,16 +9,16 @@ Predictors:
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from rlvr_world.metrics.text import AccuracyCounter, score_completion
+from rlvr_world.metrics.text import AccuracyCounter, diagnose_answer, score_completion
 from rlvr_world.rewards import task_specific_value
-from rlvr_world.text.textgame import empty_diff, format_answer, gold_diff
+from rlvr_world.text.textgame import empty_diff, extract_answer, format_answer, gold_diff
 
 PREDICTORS = ("copy", "oracle", "model")
 
@@ -197,6 +197,83 @@ def headroom_table(headrooms: dict[str, dict], kinds: Sequence[str] = ("overall"
     return lines + ["", note]
 
 
+ERROR_KINDS = {
+    "no_change": "predicts no change",
+    "missed_change": "misses a change",
+    "wrong_value": "right property, wrong value",
+    "spurious_change": "changes what stays",
+    "wrong_score": "wrong score",
+    "wrong_objects": "wrong new or missing objects",
+    "invented_names": "names objects that do not exist",
+}
+
+
+def error_breakdown(dataset, predictions: Sequence[str], top: int = 8) -> dict:
+    """Why answers are wrong, per transition kind: how many wrong answers show each error kind.
+
+    A wrong answer can show several kinds (:class:`~rlvr_world.metrics.text.AnswerErrors`), so the
+    kinds do not add up to the wrong count. ``top_errors`` lists the most frequent ``(error, key)``
+    pairs, e.g. ``"wrong value: contains"``.
+    """
+    if len(predictions) != len(dataset):
+        raise ValueError(f"{len(dataset)} transitions but {len(predictions)} predictions")
+    out = {}
+    keys = {"unchanged": Counter(), "changed": Counter()}
+    for text, cur, gold in zip(predictions, dataset["data_state"], dataset["ground_truth"]):
+        result = score_completion(text, cur, gold)
+        kind = "changed" if result.changed else "unchanged"
+        counts = out.setdefault(kind, {"transitions": 0, "wrong": 0, "format_errors": 0, **dict.fromkeys(ERROR_KINDS, 0)})
+        counts["transitions"] += 1
+        if result.correct:
+            continue
+        counts["wrong"] += 1
+        errors = diagnose_answer(extract_answer(text), cur, gold) if not result.format_error else None
+        if errors is None:
+            counts["format_errors"] += 1
+            continue
+        for name, present in errors.kinds.items():
+            counts[name] += present
+        for label, pairs in (("missed", errors.missed), ("wrong value", errors.wrong_value),
+                             ("spurious", errors.spurious)):
+            keys[kind].update(f"{label}: {key}" for _, key in pairs)
+    for kind, counts in out.items():
+        counts["top_errors"] = keys[kind].most_common(top)
+    return out
+
+
+def error_table(breakdowns: dict[str, dict], kinds: Sequence[str] = ("unchanged", "changed")) -> list[str]:
+    """A markdown table of :func:`error_breakdown` results, one row per model (the key) and transition kind."""
+    header = "| model | transitions | wrong | format errors | " + " | ".join(ERROR_KINDS.values()) + " |"
+    lines = [header, "|" + "---|" * (4 + len(ERROR_KINDS))]
+    for label, breakdown in breakdowns.items():
+        for kind in kinds:
+            if kind not in breakdown:
+                continue
+            m = breakdown[kind]
+            cells = [m["wrong"], m["format_errors"], *(m[name] for name in ERROR_KINDS)]
+            lines.append(f"| {label} | {kind} ({m['transitions']}) | " + " | ".join(map(str, cells)) + " |")
+    note = ("Counts of wrong answers; one answer can show several error kinds. \"Names objects that do not exist\": "
+            "a `contains` list holds a name found in neither the current nor the next state (a copying error).")
+    return lines + ["", note]
+
+
+def transition_flips(base: Sequence[dict], other: Sequence[dict]) -> dict:
+    """Per transition kind, how many transitions ``other`` gets right that ``base`` got wrong, and the reverse.
+
+    Both are the scored rows of the same transitions (``predictions.jsonl``: ``changed`` and ``correct``).
+    """
+    if len(base) != len(other):
+        raise ValueError(f"{len(base)} and {len(other)} scored rows: not the same transitions")
+    out = {kind: {"fixed": 0, "broken": 0} for kind in ("unchanged", "changed")}
+    for a, b in zip(base, other):
+        if a["changed"] != b["changed"]:
+            raise ValueError("scored rows are not the same transitions (the changed flags differ)")
+        kind = out["changed" if a["changed"] else "unchanged"]
+        kind["fixed"] += b["correct"] and not a["correct"]
+        kind["broken"] += a["correct"] and not b["correct"]
+    return out
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -226,6 +303,13 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
             f"| {game} | {m['num_transitions']} | {_fmt(m['accuracy_overall'])} | {_fmt(m['accuracy_unchanged'])} | "
             f"{_fmt(m['accuracy_changed'])} | {_fmt(m['format_error_rate'])} |"
         )
+    if "error_breakdown" in metrics:
+        breakdown = metrics["error_breakdown"]
+        lines += ["", "## Why answers are wrong", "", *error_table({Path(metrics.get("model") or "model").name: breakdown})]
+        for kind in ("changed", "unchanged"):
+            if breakdown.get(kind, {}).get("top_errors"):
+                pairs = ", ".join(f"{label} ({n})" for label, n in breakdown[kind]["top_errors"])
+                lines += ["", f"Most frequent property errors on {kind} transitions: {pairs}."]
     if "sampling_headroom" in metrics:
         headroom = metrics["sampling_headroom"]
         k, temperature = headroom["num_samples"], headroom["temperature"]
@@ -250,6 +334,8 @@ def evaluate(
 ) -> dict:
     """Predict, score, and write ``metrics.json``, ``report.md`` and ``predictions.jsonl``.
 
+    ``metrics["error_breakdown"]`` says why the wrong answers are wrong (:func:`error_breakdown`).
+
     With ``headroom_samples > 0`` (model predictor only) it also draws that many samples per
     transition and adds :func:`sampling_headroom` under ``metrics["sampling_headroom"]``.
     """
@@ -270,6 +356,7 @@ def evaluate(
         model, tokenizer = load_causal_lm(model_dir)
         predictions = generate_completions(model, tokenizer, dataset["prompt"], generation)
     metrics, rows = score_predictions(dataset, predictions)
+    metrics["error_breakdown"] = error_breakdown(dataset, predictions)
     if headroom_samples:
         import torch
 

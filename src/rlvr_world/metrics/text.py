@@ -12,7 +12,9 @@ from rlvr_world.text.textgame import (
     apply_diff,
     changed_properties,
     extract_answer,
+    same_contains,
     score_state,
+    split_game_state,
 )
 
 
@@ -62,6 +64,87 @@ def score_answer(diff: dict | None, current_text: str, gold_text: str) -> Transi
 def score_completion(text: str, current_text: str, gold_text: str) -> TransitionResult:
     """Extract the answer from model output and score it; never raises on model output."""
     return score_answer(extract_answer(text), current_text, gold_text)
+
+
+@dataclass(frozen=True)
+class AnswerErrors:
+    """Where a parsed answer departs from the gold next state, judged against the current state.
+
+    ``missed``, ``wrong_value`` and ``spurious`` hold ``(uuid, key)`` pairs (``key`` a property or
+    ``contains``): the gold changes it and the answer keeps it; both change it, to different values;
+    the answer changes it and the gold keeps it.
+    """
+
+    missed: frozenset
+    wrong_value: frozenset
+    spurious: frozenset
+    wrong_objects: bool  # a gold object is missing, or an object the gold creates is predicted wrong
+    wrong_score: bool
+    invented_names: int  # ``contains`` entries naming nothing in the current or the gold state
+    no_change: bool  # the answer changes nothing at all
+
+    @property
+    def kinds(self) -> dict[str, bool]:
+        return {"no_change": self.no_change, "missed_change": bool(self.missed),
+                "wrong_value": bool(self.wrong_value), "spurious_change": bool(self.spurious),
+                "wrong_score": self.wrong_score, "wrong_objects": self.wrong_objects,
+                "invented_names": self.invented_names > 0}
+
+
+def _same_entry(gold: dict, pred: dict, key: str) -> bool:
+    if key == "contains":
+        return same_contains(gold.get("contains", []), pred.get("contains"))
+    gold_props, pred_props = gold.get("properties", {}), pred.get("properties")
+    if not isinstance(pred_props, dict):
+        return False
+    if key not in gold_props or key not in pred_props:
+        return key not in gold_props and key not in pred_props
+    return gold_props[key] == pred_props[key]
+
+
+def diagnose_answer(diff: dict | None, current_text: str, gold_text: str) -> AnswerErrors | None:
+    """Classify the errors of a parsed partial diff (None for a format error). Never raises on model output."""
+    if diff is None:
+        return None
+    current, gold = parse_state(current_text), parse_state(gold_text)
+    try:
+        predicted = apply_diff(current, diff)
+    except AnswerFormatError:
+        return None
+    cur_objects, _ = split_game_state(current)
+    gold_objects, gold_score = split_game_state(gold)
+    pred_objects, pred_score = split_game_state(predicted)
+    gold_changed = gold_changes(current_text, gold_text)
+    pred_changed = changed_properties(current, predicted)
+    both = gold_changed & pred_changed
+    wrong_value = frozenset(k for k in both if not _same_entry(gold_objects[k[0]], pred_objects[k[0]], k[1]))
+    wrong_objects = any(
+        uuid not in pred_objects
+        or (uuid not in cur_objects and not (_same_entry(obj, pred_objects[uuid], "contains")
+                                             and obj.get("properties") == pred_objects[uuid].get("properties")))
+        for uuid, obj in gold_objects.items()
+    )
+    known = set()
+    for obj in (*cur_objects.values(), *gold_objects.values()):
+        known.add(obj.get("name"))
+        known.update(entry for entry in obj.get("contains", []) if isinstance(entry, str))
+    invented = sum(
+        1
+        for uuid, obj in pred_objects.items()
+        if uuid in gold_objects and isinstance(obj.get("contains"), list)
+        and not same_contains(gold_objects[uuid].get("contains", []), obj["contains"])
+        for entry in obj["contains"]
+        if not (isinstance(entry, str) and entry in known)
+    )
+    return AnswerErrors(
+        missed=frozenset(gold_changed - pred_changed),
+        wrong_value=wrong_value,
+        spurious=frozenset(pred_changed - gold_changed),
+        wrong_objects=wrong_objects,
+        wrong_score=any(pred_score.get(key) != value for key, value in gold_score.items()),
+        invented_names=invented,
+        no_change=not pred_changed and pred_objects.keys() == cur_objects.keys(),
+    )
 
 
 @dataclass

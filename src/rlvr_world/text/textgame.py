@@ -183,9 +183,12 @@ def changed_properties(current: dict, nxt: dict) -> set[tuple[Any, str]]:
         if after is None:
             continue
         props_before, props_after = before.get("properties", {}), after.get("properties", {})
-        for key in props_before.keys() | props_after.keys():
-            if key not in props_before or key not in props_after or props_before[key] != props_after[key]:
-                changed.add((uuid, key))
+        if not isinstance(props_before, dict) or not isinstance(props_after, dict):
+            changed.add((uuid, "properties"))  # a malformed (predicted) object: count it, never crash
+        else:
+            for key in props_before.keys() | props_after.keys():
+                if key not in props_before or key not in props_after or props_before[key] != props_after[key]:
+                    changed.add((uuid, key))
         if not same_contains(before.get("contains", []), after.get("contains", [])):
             changed.add((uuid, "contains"))
     return changed
