@@ -171,11 +171,12 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: l
         lines += [f"## Why answers are wrong on {SPLITS[0]}", "", *error_table(errors), ""]
     if flips:
         lines += [f"## Against the SFT model on {SPLITS[0]}", "",
-                  "Transitions each model gets right that the SFT model got wrong (fixed), and the reverse (broken).",
-                  "", "| model | unchanged: fixed | unchanged: broken | changed: fixed | changed: broken |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {label} | {f['unchanged']['fixed']} | {f['unchanged']['broken']} | {f['changed']['fixed']} | "
-                  f"{f['changed']['broken']} |" for label, f in flips.items()]
+                  "Transitions each model gets right that the SFT model got wrong (fixed), and the reverse (broken); "
+                  "p: exact McNemar test of fixed against broken (small p: a real difference, not noise).",
+                  "", "| model | unchanged: fixed / broken | p | changed: fixed / broken | p |", "|---|---|---|---|---|"]
+        lines += [f"| {label} | {f['unchanged']['fixed']} / {f['unchanged']['broken']} | {f['unchanged']['p_value']:.2g} | "
+                  f"{f['changed']['fixed']} / {f['changed']['broken']} | {f['changed']['p_value']:.2g} |"
+                  for label, f in flips.items()]
         lines.append("")
     if baselines:
         lines += ["## Real ByteSized32 test set (trivial baselines)", "", "| predictor | all | unchanged | changed |",

@@ -162,8 +162,8 @@ def test_sampling_headroom_counts_what_samples_find_beyond_greedy(canonical):
 
 
 def test_error_breakdown_and_flips_count_why_and_where_answers_fail(canonical, tmp_path):
-    from rlvr_world.evaluation.textgame import (copy_predictions, error_breakdown, error_table, oracle_predictions,
-                                                transition_flips)
+    from rlvr_world.evaluation.textgame import (copy_predictions, error_breakdown, error_table, exact_mcnemar_p,
+                                                oracle_predictions, transition_flips)
 
     ds = load_dataset_dir(canonical, "test")
     n_changed = sum(ds["changed"])
@@ -189,9 +189,15 @@ def test_error_breakdown_and_flips_count_why_and_where_answers_fail(canonical, t
         return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
 
     copy_rows, oracle_rows = scored("copy"), scored("oracle")
-    assert transition_flips(copy_rows, oracle_rows) == {"unchanged": {"fixed": 0, "broken": 0},
-                                                        "changed": {"fixed": n_changed, "broken": 0}}
-    assert transition_flips(oracle_rows, copy_rows)["changed"] == {"fixed": 0, "broken": n_changed}
+    assert transition_flips(copy_rows, oracle_rows) == {
+        "unchanged": {"fixed": 0, "broken": 0, "p_value": 1.0},
+        "changed": {"fixed": n_changed, "broken": 0, "p_value": 2 * 0.5**n_changed}}
+    assert transition_flips(oracle_rows, copy_rows)["changed"] | {"p_value": None} == {
+        "fixed": 0, "broken": n_changed, "p_value": None}
+    # The exact McNemar test: 3 against 4 is noise; 17 against 2 is not.
+    assert exact_mcnemar_p(3, 4) == 1.0 and exact_mcnemar_p(4, 3) == 1.0
+    assert exact_mcnemar_p(17, 2) == pytest.approx(2 * (1 + 19 + 171) / 2**19)
+    assert exact_mcnemar_p(0, 0) == 1.0
     with pytest.raises(ValueError, match="not the same transitions"):
         transition_flips(copy_rows, oracle_rows[:-1])
     metrics = json.loads((tmp_path / "0" / "metrics.json").read_text())

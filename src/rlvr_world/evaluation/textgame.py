@@ -9,6 +9,7 @@ Predictors:
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,10 +258,20 @@ def error_table(breakdowns: dict[str, dict], kinds: Sequence[str] = ("unchanged"
     return lines + ["", note]
 
 
+def exact_mcnemar_p(fixed: int, broken: int) -> float:
+    """Two-sided exact McNemar test: how likely a split at least this uneven is if neither model is better."""
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(fixed, broken) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def transition_flips(base: Sequence[dict], other: Sequence[dict]) -> dict:
     """Per transition kind, how many transitions ``other`` gets right that ``base`` got wrong, and the reverse.
 
     Both are the scored rows of the same transitions (``predictions.jsonl``: ``changed`` and ``correct``).
+    ``p_value`` is the exact McNemar test on those two counts (a paired test: same transitions).
     """
     if len(base) != len(other):
         raise ValueError(f"{len(base)} and {len(other)} scored rows: not the same transitions")
@@ -271,6 +282,8 @@ def transition_flips(base: Sequence[dict], other: Sequence[dict]) -> dict:
         kind = out["changed" if a["changed"] else "unchanged"]
         kind["fixed"] += b["correct"] and not a["correct"]
         kind["broken"] += a["correct"] and not b["correct"]
+    for kind in out.values():
+        kind["p_value"] = exact_mcnemar_p(kind["fixed"], kind["broken"])
     return out
 
 
