@@ -202,7 +202,7 @@ def test_error_breakdown_and_flips_count_why_and_where_answers_fail(canonical, t
         transition_flips(copy_rows, oracle_rows[:-1])
     metrics = json.loads((tmp_path / "0" / "metrics.json").read_text())
     assert metrics["error_breakdown"]["changed"]["no_change"] == n_changed
-    assert "## Why answers are wrong" in (tmp_path / "0" / "report.md").read_text()
+    assert f"| copy | changed ({n_changed}) |" in (tmp_path / "0" / "report.md").read_text()
 
 
 def test_make_dataset_command_on_generated_games_is_deterministic(tmp_path):

@@ -287,6 +287,11 @@ def transition_flips(base: Sequence[dict], other: Sequence[dict]) -> dict:
     return out
 
 
+def _label(metrics: dict) -> str:
+    """The row label in a report: the model directory's name, else the predictor (``copy``, ``oracle``)."""
+    return Path(metrics["model"]).name if metrics.get("model") else metrics.get("predictor", "model")
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -318,7 +323,7 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
         )
     if "error_breakdown" in metrics:
         breakdown = metrics["error_breakdown"]
-        lines += ["", "## Why answers are wrong", "", *error_table({Path(metrics.get("model") or "model").name: breakdown})]
+        lines += ["", "## Why answers are wrong", "", *error_table({_label(metrics): breakdown})]
         for kind in ("changed", "unchanged"):
             if breakdown.get(kind, {}).get("top_errors"):
                 pairs = ", ".join(f"{label} ({n})" for label, n in breakdown[kind]["top_errors"])
@@ -328,7 +333,7 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
         k, temperature = headroom["num_samples"], headroom["temperature"]
         title = f"## Sampling headroom ({k} samples per transition, temperature {temperature})"
         lines += ["", title, ""]
-        lines += headroom_table({Path(metrics.get("model") or "model").name: headroom})
+        lines += headroom_table({_label(metrics): headroom})
     path = output_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
