@@ -13,6 +13,7 @@ from rlvr_world.text.textgame import (
     changed_properties,
     extract_answer,
     same_contains,
+    same_entry,
     score_state,
     split_game_state,
 )
@@ -91,17 +92,6 @@ class AnswerErrors:
                 "invented_names": self.invented_names > 0}
 
 
-def _same_entry(gold: dict, pred: dict, key: str) -> bool:
-    if key == "contains":
-        return same_contains(gold.get("contains", []), pred.get("contains"))
-    gold_props, pred_props = gold.get("properties", {}), pred.get("properties")
-    if not isinstance(pred_props, dict):
-        return False
-    if key not in gold_props or key not in pred_props:
-        return key not in gold_props and key not in pred_props
-    return gold_props[key] == pred_props[key]
-
-
 def diagnose_answer(diff: dict | None, current_text: str, gold_text: str) -> AnswerErrors | None:
     """Classify the errors of a parsed partial diff (None for a format error). Never raises on model output."""
     if diff is None:
@@ -117,10 +107,10 @@ def diagnose_answer(diff: dict | None, current_text: str, gold_text: str) -> Ans
     gold_changed = gold_changes(current_text, gold_text)
     pred_changed = changed_properties(current, predicted)
     both = gold_changed & pred_changed
-    wrong_value = frozenset(k for k in both if not _same_entry(gold_objects[k[0]], pred_objects[k[0]], k[1]))
+    wrong_value = frozenset(k for k in both if not same_entry(gold_objects[k[0]], pred_objects[k[0]], k[1]))
     wrong_objects = any(
         uuid not in pred_objects
-        or (uuid not in cur_objects and not (_same_entry(obj, pred_objects[uuid], "contains")
+        or (uuid not in cur_objects and not (same_entry(obj, pred_objects[uuid], "contains")
                                              and obj.get("properties") == pred_objects[uuid].get("properties")))
         for uuid, obj in gold_objects.items()
     )

@@ -299,6 +299,21 @@ def _values_equal(gold: Any, pred: Any) -> bool:
         return False
 
 
+def same_entry(gold: dict, pred: dict, key: str) -> bool:
+    """Whether one object's ``key`` (a property or ``contains``) is predicted exactly.
+
+    A property the gold removed is right when the prediction removed it too.
+    """
+    if key == "contains":
+        return same_contains(gold.get("contains", []), pred.get("contains"))
+    gold_props, pred_props = gold.get("properties", {}), pred.get("properties")
+    if not isinstance(pred_props, dict):
+        return False
+    if key in gold_props and key in pred_props:
+        return _values_equal(gold_props[key], pred_props[key])
+    return key not in gold_props and key not in pred_props
+
+
 def score_state(prediction: dict, gold: dict, gold_changed: Iterable[tuple[Any, str]] = ()) -> StateScore:
     """Compare ``prediction`` with ``gold`` property by property (the reference's semantics).
 
@@ -342,14 +357,7 @@ def score_state(prediction: dict, gold: dict, gold_changed: Iterable[tuple[Any, 
         target, pred = gold_objects.get(uuid), pred_objects.get(uuid)
         if target is None or pred is None:
             continue  # a missing object predicted no change at all
-        if key == "contains":
-            changed_correct += same_contains(target.get("contains", []), pred.get("contains"))
-            continue
-        target_props, pred_props = target.get("properties", {}), pred.get("properties")
-        if isinstance(pred_props, dict) and key in target_props and key in pred_props:
-            changed_correct += _values_equal(target_props[key], pred_props[key])
-        elif isinstance(pred_props, dict) and key not in target_props and key not in pred_props:
-            changed_correct += 1  # the gold removed this property and so did the prediction
+        changed_correct += same_entry(target, pred, key)
     return StateScore(correct, errors, score_correct, score_errors, changed_correct, changed_total)
 
 
