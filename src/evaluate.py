@@ -2,14 +2,19 @@
 
     python src/evaluate.py --task textgame --dataset DIR --split test --predictor {copy,oracle,model} \
         [--model DIR] --output_dir DIR [--headroom_samples K]
+    python src/evaluate.py --task video_single_step|video_multi_step --dataset DIR --model DIR --output_dir DIR
+        (its own options: python src/evaluate.py --task video_single_step --help)
 """
 
 import argparse
+import importlib
 import sys
 
 from rlvr_world.data import load_dataset_dir
 
-TASKS = ("textgame",)
+# Tasks with a command line of their own: `--task NAME` hands all arguments to that module's `main`.
+OWN_CLI_TASKS = {"video_single_step": "rlvr_world.evaluation.video", "video_multi_step": "rlvr_world.evaluation.video"}
+TASKS = ("textgame", *OWN_CLI_TASKS)
 
 
 def parse_args(argv=None):
@@ -33,6 +38,12 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--task")
+    task = peek.parse_known_args(argv)[0].task
+    if task in OWN_CLI_TASKS:
+        return importlib.import_module(OWN_CLI_TASKS[task]).main(argv)
     args = parse_args(argv)
     from rlvr_world.data.textgame import from_hub_columns
     from rlvr_world.evaluation.textgame import GenerationOptions, evaluate
