@@ -164,8 +164,10 @@ def _parser():
     parser.add_argument("--examples", help="examples.json with the in-context examples")
     parser.add_argument("--no_rules", action="store_true", help="drop the game rules from prompts")
     parser.add_argument("--no_examples", action="store_true", help="drop the in-context examples from prompts")
-    parser.add_argument("--state_format", choices=["python", "json"], default="python",
+    parser.add_argument("--state_format", choices=["python", "json", "json_min"], default="python",
                         help="how states are printed in prompts (the reference prints Python dicts)")
+    parser.add_argument("--short_instruction", action="store_true",
+                        help="a short instruction instead of the reference's (with --no_examples; CPU-scale LMs)")
     parser.add_argument("--plain_prompt", action="store_true", help="plain-text prompt instead of chat messages")
     parser.add_argument("--hub_format", action="store_true",
                         help="write the thuml/bytesized32-world-model-cot layout instead of ours")
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> datasets.DatasetDict:
     import sys
 
     args = _parser().parse_args(argv)
-    options = PromptOptions(not args.no_rules, not args.no_examples, args.state_format)
+    options = PromptOptions(not args.no_rules, not args.no_examples, args.state_format, args.short_instruction)
     examples = None if args.no_examples else load_examples(args.examples)
     splits, rules, source_description = _load_splits(args)
     canonical = datasets.DatasetDict(

@@ -454,7 +454,9 @@ def format_state(value: Any, state_format: str = "python") -> str:
         return str(value)
     if state_format == "json":
         return json.dumps(value, separators=(", ", ": "))
-    raise ValueError(f"state_format must be 'python' or 'json', got {state_format!r}")
+    if state_format == "json_min":  # no spaces: about 12% fewer tokens for CPU-scale pre-trained LMs
+        return json.dumps(value, separators=(",", ":"))
+    raise ValueError(f"state_format must be 'python', 'json' or 'json_min', got {state_format!r}")
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -481,6 +483,13 @@ TICK_NOTE = (
     "Note that while game states can be changed by actions, some game states may change over the time, "
     "which is described in the tick function of each object class. \n"
 )
+# The reference's instruction, UUID rule, answer spec and tick note in a quarter of the tokens (CPU scale).
+SHORT_INSTRUCTION = (
+    "Simulate a text game. Given the game state in JSON and an action, predict the state after the action "
+    "and one time tick. Answer with JSON keys 'modified' (every added or changed object, in full), 'removed' "
+    "(uuids of removed objects) and 'score' (the keys of score, gameOver, gameWon that change). New objects "
+    "take uuids from the UUID base.\n"
+)
 FINAL_INSTRUCTION = "\nPlease make sure to clearly indicate your answer by starting with 'The final answer is:'.\n"
 EXAMPLE_GAME = "dishwasher"
 
@@ -491,7 +500,8 @@ class PromptOptions:
 
     include_rules: bool = True
     include_examples: bool = True
-    state_format: str = "python"  # "python" (reference) or "json"
+    state_format: str = "python"  # "python" (reference), "json" or "json_min"
+    short_instruction: bool = False  # SHORT_INSTRUCTION instead of the reference's (without examples only)
 
 
 def _rules_text(rules: GameRules, game: str, example: bool) -> str:
@@ -546,15 +556,18 @@ def build_prompt(
     options = options or PromptOptions()
     if options.include_rules and rules is None:
         raise ValueError("include_rules=True needs the game rules")
-    prompt = INSTRUCTION + UUID_RULE + ANSWER_SPEC
-    if options.include_examples:
+    if options.short_instruction and options.include_examples:
+        raise ValueError("short_instruction replaces the instruction the in-context examples rely on")
+    if options.short_instruction:
+        prompt = SHORT_INSTRUCTION
+    elif options.include_examples:
         if examples_text is None:
             if examples is None:
                 raise ValueError("include_examples=True needs the in-context examples (examples.json)")
             examples_text = build_examples_text(examples, rules, options)
-        prompt += examples_text
+        prompt = INSTRUCTION + UUID_RULE + ANSWER_SPEC + examples_text
     else:
-        prompt += TICK_NOTE
+        prompt = INSTRUCTION + UUID_RULE + ANSWER_SPEC + TICK_NOTE
     game = record["game"]
     prompt += "Here is the game that you need to simulate:\n"
     prompt += f"Task Description:\n{record['current_state'].get('taskDesc', '')}\n"
