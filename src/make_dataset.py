@@ -1,4 +1,4 @@
-"""Build a dataset on disk: ``python src/make_dataset.py {textgame,pusht,rt1} [options]``."""
+"""Build a dataset on disk: ``python src/make_dataset.py {textgame,webpage,pusht,rt1} [options]``."""
 
 import importlib
 import sys
@@ -7,6 +7,7 @@ import sys
 # builder's heavy dependencies (gym-pusht, ...) never slow another down.
 BUILDERS = {
     "textgame": "rlvr_world.data.textgame:main",
+    "webpage": "rlvr_world.data.webpage:main",
     "pusht": "rlvr_world.data.pusht:main",
     "rt1": "rlvr_world.data.rt1:main",
 }

@@ -123,3 +123,34 @@ def textgame_format(**_: Any) -> RewardFunc:
         ]
 
     return _named(reward, "textgame_format")
+
+
+# ----------------------------------------------------------------------------- web page
+
+
+def _webpage_reward(name: str, value: Callable[[Any], float]) -> RewardFunc:
+    """A reward scoring each completion against the gold three-section changes in ``ground_truth``."""
+    from rlvr_world.metrics.webpage import score_completion as score_webpage
+
+    def reward(completions, ground_truth, **kwargs) -> list[float]:
+        return [value(score_webpage(completion_text(c), gold)) for c, gold in zip(completions, ground_truth)]
+
+    return _named(reward, name)
+
+
+@register_reward("webpage_f1")
+def webpage_f1(**_: Any) -> RewardFunc:
+    """The paper's web-page reward: micro F1 of exact item lines over the three sections (0 on format error)."""
+    return _webpage_reward("webpage_f1", lambda s: s.f1)
+
+
+@register_reward("webpage_precision")
+def webpage_precision(**_: Any) -> RewardFunc:
+    """Matched / predicted item lines (a metric to log beside the F1 reward, weight 0)."""
+    return _webpage_reward("webpage_precision", lambda s: s.precision)
+
+
+@register_reward("webpage_recall")
+def webpage_recall(**_: Any) -> RewardFunc:
+    """Matched / gold item lines (a metric to log beside the F1 reward, weight 0)."""
+    return _webpage_reward("webpage_recall", lambda s: s.recall)

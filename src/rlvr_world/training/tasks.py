@@ -16,6 +16,7 @@ from typing import Any
 # name -> module that registers it (imported on first use)
 _BUILTIN_TASK_MODULES = {
     "textgame": "rlvr_world.training.textgame",
+    "webpage": "rlvr_world.training.webpage",
 }
 
 

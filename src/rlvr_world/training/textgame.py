@@ -57,17 +57,20 @@ def rows_per_step(training_args) -> int:
     return max(per_step // max(int(training_args.num_generations or 1), 1), 1)
 
 
-def build_grpo_dataset(script_args, training_args, tokenizer):
+def build_grpo_dataset(script_args, training_args, tokenizer, load=None, keep=KEEP_COLUMNS):
     """The RL training set: every changed transition plus `num_unchanged_per_epoch` unchanged ones,
     resampled each epoch and laid out epoch after epoch (see `rebalanced_epochs`).
 
     The number of epochs laid out is `num_data_epochs` if set, else enough for `max_steps` (when > 0)
     or `ceil(num_train_epochs)`; `grpo.py` then trains one pass over the laid-out rows.
+    `load(name, split, config)` reads a split in a task's canonical columns (with `changed`; other
+    tasks pass theirs) and `keep` names the columns the rewards read.
     """
     seed = _seed(script_args, training_args)
-    dataset = load_canonical(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
+    dataset = (load or load_canonical)(script_args.dataset_name, script_args.dataset_train_split,
+                                       script_args.dataset_config)
     dataset = take_first(dataset, script_args.max_train_samples, seed)
-    dataset = dataset.remove_columns([c for c in dataset.column_names if c not in KEEP_COLUMNS])
+    dataset = dataset.remove_columns([c for c in dataset.column_names if c not in keep])
     dataset = limit_prompt_length(dataset, tokenizer, script_args.max_prompt_length, script_args.prompt_truncation)
 
     n_changed = sum(bool(c) for c in dataset["changed"])
@@ -98,10 +101,13 @@ def gold_completion(row) -> str | list:
     return [{"role": "assistant", "content": text}] if isinstance(row["prompt"], list) else text
 
 
-def build_sft_dataset(script_args, training_args, tokenizer):
-    """Demonstrations: `num_demonstrations` rows of the train split (all if None), as prompt/completion."""
+def build_sft_dataset(script_args, training_args, tokenizer, load=None):
+    """Demonstrations: `num_demonstrations` rows of the train split (all if None), as prompt/completion.
+
+    `load` as in `build_grpo_dataset`."""
     seed = _seed(script_args, training_args)
-    dataset = load_canonical(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
+    dataset = (load or load_canonical)(script_args.dataset_name, script_args.dataset_train_split,
+                                       script_args.dataset_config)
     dataset = take_first(dataset, script_args.max_train_samples, seed)
     if "completion" not in dataset.column_names:
         dataset = dataset.map(lambda row: {"completion": gold_completion(row)})
