@@ -181,9 +181,9 @@ class WorldModelPredictor:
 
     @classmethod
     def from_pretrained(cls, path: str, task: str, device: str, sampling: SamplingOptions, seed: int = 0):
-        import rlvr_world  # noqa: F401  (registers the world model with the Auto classes)
         from transformers import AutoModelForCausalLM
 
+        import rlvr_world.video.world_model  # noqa: F401  (registers the world model with the Auto classes)
         from rlvr_world.video.processor import VideoWorldModelProcessor
 
         processor = VideoWorldModelProcessor.from_pretrained(path)
@@ -638,9 +638,10 @@ def run(config: VideoEvalConfig) -> dict[str, Any]:
     windows = load_windows(config.dataset, config.split, context_frames, future_frames, config.stride,
                            config.num_episodes, config.limit)
     image_size = list(windows[0]["pixel_values"].shape[-2:])
-    if world_model is not None and list(world_model.processor.image_size) != image_size:
+    trained_size = None if world_model is None else world_model.processor.image_size
+    if trained_size is not None and list(trained_size) != image_size:
         raise ValueError(f"{config.dataset}: frames are {image_size[0]}x{image_size[1]}, the world model {config.model} "
-                         f"was trained on {world_model.processor.image_size[0]}x{world_model.processor.image_size[1]}")
+                         f"was trained on {trained_size[0]}x{trained_size[1]}")
 
     def reconstruction(pixels, actions):
         return reconstruct_future(tokenizer, pixels.to(device), context_frames)
