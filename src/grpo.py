@@ -40,7 +40,9 @@ def main(script_args, training_args, model_args):
     normalize_model_args(model_args)
     apply_model_init_kwargs(model_args, training_args)
 
-    tokenizer = load_tokenizer(model_args)
+    # Video tasks hand TRL their own processing class (a visual-token tokenizer); text tasks let TRL load the model's.
+    processing_class = task.load_processing_class(model_args) if task.load_processing_class else None
+    tokenizer = processing_class if processing_class is not None else load_tokenizer(model_args)
     train_dataset, data_info = task.build_grpo_dataset(script_args, training_args, tokenizer)
     # The builder lays the (rebalanced) epochs out in order and shuffles within each: walk them as laid out.
     training_args.shuffle_dataset = False
@@ -52,12 +54,15 @@ def main(script_args, training_args, model_args):
     rollout_func = task.build_rollout_func(script_args, training_args, tokenizer) if task.build_rollout_func else None
 
     callbacks = standard_callbacks(task, script_args, training_args, tokenizer)
+    if task.build_callbacks:
+        callbacks += task.build_callbacks(script_args, training_args, tokenizer)
 
     trainer = TimedGRPOTrainer(
         model=model_args.model_name_or_path,
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=train_dataset,
+        processing_class=processing_class,
         peft_config=get_peft_config(model_args),
         rollout_func=rollout_func,
         callbacks=callbacks,

@@ -163,6 +163,14 @@ class GRPOScriptArguments(TaskDataArguments):
         },
     )
 
+    video_window_stride: int | None = field(
+        default=None,
+        metadata={
+            "help": "Video tasks: GRPO prompts (and held-out windows) start every N frames of each episode "
+            "(None: non-overlapping windows)."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
         self.reward_kwargs = _maybe_json(self.reward_kwargs, "reward_kwargs") or {}

@@ -17,6 +17,8 @@ from typing import Any
 _BUILTIN_TASK_MODULES = {
     "textgame": "rlvr_world.training.textgame",
     "webpage": "rlvr_world.training.webpage",
+    "video_single_step": "rlvr_world.training.video",
+    "video_multi_step": "rlvr_world.training.video",
 }
 
 
@@ -35,6 +37,10 @@ class TrainingTask:
     score_completions: Callable[..., list[dict]] | None = None
     # (script_args, split) -> datasets.Dataset of rows for score_completions (a `prompt` column + gold columns)
     load_eval_rows: Callable[..., Any] | None = None
+    # (model_args) -> the processing_class handed to the trainer (None: the model's AutoTokenizer)
+    load_processing_class: Callable[..., Any] | None = None
+    # (script_args, training_args, processing_class) -> extra TrainerCallbacks (e.g. held-out video metrics)
+    build_callbacks: Callable[..., list] | None = None
 
 
 TASKS: dict[str, TrainingTask] = {}
