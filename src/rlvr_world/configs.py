@@ -178,3 +178,50 @@ class GRPOScriptArguments(TaskDataArguments):
             self.reward_funcs = [self.reward_funcs]
         if self.num_data_epochs is not None and self.num_data_epochs < 1:
             raise ValueError("num_data_epochs must be >= 1")
+
+
+# --------------------------------------------------------------------------------------------
+# Video world-model pre-training (src/pretrain.py)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoPretrainScriptArguments:
+    """Arguments of `src/pretrain.py` besides `transformers.TrainingArguments`."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Episode DatasetDict (save_to_disk) from src/make_dataset.py pusht|rt1."}
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "The trained visual tokenizer (vqgan_fsq single-step, compressive_vqgan_fsq multi-step)."}
+    )
+    sequence_mode: str = field(default="single_step", metadata={"help": "'single_step' or 'multi_step'."})
+    num_context_frames: int = field(default=4, metadata={"help": "Context frames k of a single-step sequence."})
+    num_future_frames: int = field(default=1, metadata={"help": "Predicted frames T of a multi-step sequence."})
+    num_action_bins: int = field(default=256, metadata={"help": "Bins per action dimension."})
+    window_stride: int = field(default=1, metadata={"help": "Frames between the starts of two training windows."})
+    eval_window_stride: int = field(default=8, metadata={"help": "The same for the validation and test windows."})
+    max_train_windows: int | None = field(default=None, metadata={"help": "Train on a seeded subset of the windows."})
+    max_eval_windows: int | None = field(default=256, metadata={"help": "Validation windows scored at each evaluation."})
+    tokenized_dataset_dir: str | None = field(
+        default=None, metadata={"help": "Where the tokenised windows are cached (default: output_dir/tokenized)."}
+    )
+    tokenize_batch_size: int = field(default=32, metadata={"help": "Frames/windows per tokenizer call."})
+    world_model_config: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "VideoWorldModelConfig fields (hidden_size, num_hidden_layers, ...); the vocabulary "
+                  "comes from the tokenizer. A mapping in YAML, a JSON object on the command line."},
+    )
+    init_from: str | None = field(default=None, metadata={"help": "Start from this saved world model instead."})
+    torch_num_threads: int | None = field(default=None, metadata={"help": "torch.set_num_threads at start."})
+    auto_resume: bool = field(
+        default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir."}
+    )
+    max_train_seconds: float | None = field(
+        default=None, metadata={"help": "Stop (and save) after this many seconds of training."}
+    )
+
+    def __post_init__(self):
+        if self.sequence_mode not in ("single_step", "multi_step"):
+            raise ValueError(f"sequence_mode must be 'single_step' or 'multi_step', got {self.sequence_mode!r}")
+        self.world_model_config = _maybe_json(self.world_model_config, "world_model_config") or {}

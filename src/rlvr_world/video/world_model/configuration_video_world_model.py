@@ -1,0 +1,101 @@
+"""Configuration of the autoregressive video world model (a LLaMA decoder over visual and action tokens)."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers import LlamaConfig
+
+
+def vocabulary_layout(num_visual_codes: int, num_context_codes: int, num_action_bins: int) -> dict[str, int]:
+    """Offsets and special ids of the layout below (shared with the processor)."""
+    action = num_visual_codes + num_context_codes
+    bos = action + num_action_bins
+    return {"context_token_offset": num_visual_codes, "action_token_offset": action,
+            "bos_token_id": bos, "eos_token_id": bos + 1, "pad_token_id": bos + 2, "vocab_size": bos + 3}
+
+
+@strict
+class VideoWorldModelConfig(LlamaConfig):
+    r"""Configuration for [`VideoWorldModelForCausalLM`]: Llama's fields plus the vocabulary layout.
+
+    The vocabulary is laid out in contiguous blocks, in this order:
+
+    - visual codes `[0, num_visual_codes)`: the codebook of the predicted frames (per-frame
+      tokenizer codes for single-step models, the compressive tokenizer's future codebook for
+      multi-step ones);
+    - context codes `[num_visual_codes, + num_context_codes)`: the compressive tokenizer's context
+      codebook (0 for single-step models);
+    - action bins `[.., + num_action_bins)`: one token per action dimension, shared by all dimensions
+      (the position in the sequence says which dimension it is);
+    - BOS, EOS, pad.
+
+    `vocab_size` and the special token ids follow from the layout; passing a `vocab_size` that
+    disagrees with it is an error.
+
+    Args:
+        num_visual_codes (`int`, defaults to 4375): size of the predicted frames' codebook.
+        num_context_codes (`int`, defaults to 0): size of the context codebook (compressive tokenizer).
+        num_action_bins (`int`, defaults to 256): bins per action dimension.
+        Other arguments: see [`transformers.LlamaConfig`]; the defaults here are the paper's
+        138M model (12 layers, hidden 768, 12 heads, FFN 3072).
+    """
+
+    model_type = "video_world_model"
+
+    num_visual_codes: int = 4375
+    num_context_codes: int = 0
+    num_action_bins: int = 256
+
+    vocab_size: int | None = None
+    hidden_size: int = 768
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    max_position_embeddings: int = 4096
+    bos_token_id: int | None = None
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
+
+    def __post_init__(self, **kwargs):
+        for name in ("num_visual_codes", "num_action_bins"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_context_codes < 0:
+            raise ValueError(f"num_context_codes must be >= 0, got {self.num_context_codes}")
+        layout = vocabulary_layout(self.num_visual_codes, self.num_context_codes, self.num_action_bins)
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id", "vocab_size"):
+            value = layout[name]
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ValueError(f"{name}={given} disagrees with the vocabulary layout, which gives {value}")
+            setattr(self, name, value)
+        super().__post_init__(**kwargs)
+
+    # -------------------------------------------------------------------------------- layout
+    @property
+    def visual_token_offset(self) -> int:
+        return 0
+
+    @property
+    def context_token_offset(self) -> int:
+        return self.num_visual_codes
+
+    @property
+    def action_token_offset(self) -> int:
+        return self.num_visual_codes + self.num_context_codes
+
+    @property
+    def visual_range(self) -> tuple[int, int]:
+        """Half-open id range of the visual codes."""
+        return (0, self.num_visual_codes)
+
+    @property
+    def context_range(self) -> tuple[int, int]:
+        return (self.context_token_offset, self.context_token_offset + self.num_context_codes)
+
+    @property
+    def action_range(self) -> tuple[int, int]:
+        return (self.action_token_offset, self.action_token_offset + self.num_action_bins)
+
+
+__all__ = ["VideoWorldModelConfig", "vocabulary_layout"]
