@@ -1,0 +1,1 @@
+"""Embedded CPU-scale demo pipelines called by `src/demo.py`."""
