@@ -139,6 +139,9 @@ def test_baselines_only_run_writes_the_report(episodes, tokenizers, tmp_path, mo
     assert written["copy_last_frame_repetition_rate"] is None
     assert 0 <= written["reconstruction_repetition_rate"] <= 1
     assert len(written["predictors"]["reconstruction"]["per_step"]["mse"]) == layout[1]
+    # PushT data: the scene figures (foreground PSNR, objects within 2 px) sit beside the pixel metrics.
+    scene = written["predictors"]["copy_last_frame"]["scene"]
+    assert set(scene) == set(video.SCENE_FIGURES) and 0 <= scene["agent_within_2px"] <= 1
     report = (out / "report.md").read_text()
     assert "| MSE |" in report and "copy last frame" in report and "LPIPS: unavailable" in report
     assert written["samples"] and all((out / s["grid"]).is_file() and (out / s["gif"]).is_file() for s in written["samples"])

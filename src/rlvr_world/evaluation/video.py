@@ -302,6 +302,36 @@ def win_rate(model: torch.Tensor, baseline: torch.Tensor, lower_is_better: bool 
     return float((better.double() + 0.5 * (a == b).double()).mean())
 
 
+def pusht_figures(background: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], dict[str, float | None]]:
+    """PushT scene figures against the training split's median frame ``background``: PSNR over the
+    pixels that differ from the static table (the global figures mostly score the empty table), and
+    how often the agent and the T block read back from the predicted frame lie within 2 px of the
+    truth's (:func:`rlvr_world.metrics.pusht.evaluate_reconstruction`)."""
+    from rlvr_world.metrics.pusht import evaluate_reconstruction
+
+    def figures(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float | None]:
+        result = evaluate_reconstruction(target, pred.clamp(0, 1), background, lpips_model=None)
+        return {key: result[key] for key in SCENE_FIGURES}
+
+    return figures
+
+
+SCENE_FIGURES = ("foreground_psnr", "agent_within_2px", "block_within_2px", "block_angle_within_10deg")
+
+
+def pusht_background(dataset: str, split: str = "train", num_frames: int = 512) -> torch.Tensor | None:
+    """Median frame ``[3, H, W]`` of ``num_frames`` random frames of a PushT dataset's ``split``
+    (``None`` when the dataset is not PushT, i.e. has no ``block_pose`` column, or lacks the split)."""
+    from rlvr_world.data import load_dataset_dir
+    from rlvr_world.data.frames import frames_to_tensor, sample_frames
+    from rlvr_world.metrics.pusht import median_background
+
+    loaded = load_dataset_dir(dataset)
+    if not hasattr(loaded, "keys") or split not in loaded or "block_pose" not in loaded[split].column_names:
+        return None
+    return median_background(frames_to_tensor(sample_frames(loaded[split], num_frames, seed=0)))
+
+
 # ---------------------------------------------------------------------------------------- pictures
 
 
@@ -387,6 +417,11 @@ _ROWS = (("mse", "MSE", 5, 1), ("mae", "MAE", 4, 1), ("psnr", "PSNR (dB)", 2, 1)
          ("lpips", "LPIPS x100", 2, 100), ("repetition_rate", "repetition rate (%)", 1, 100))
 
 
+_SCENE_ROWS = (("foreground_psnr", "foreground PSNR (dB)", 2, 1), ("agent_within_2px", "agent within 2 px (%)", 1, 100),
+               ("block_within_2px", "T block within 2 px (%)", 1, 100),
+               ("block_angle_within_10deg", "T angle within 10 deg (%)", 1, 100))
+
+
 def write_report(output_dir: Path, metrics: dict[str, Any]) -> Path:
     summaries = metrics["predictors"]
     names = [n for n in PREDICTORS if n in summaries]
@@ -417,6 +452,13 @@ def write_report(output_dir: Path, metrics: dict[str, Any]) -> Path:
         lines.append("LPIPS: unavailable (its backbone weights are not on this machine); no number is reported.")
     lines.append("Repetition rate: share of predicted frames whose visual tokens all equal the previous frame's "
                  f"({metrics['repetition_note']}); for the reconstruction it is the ground truth's own rate.")
+    if all("scene" in summaries[n] for n in names):
+        lines += ["", "PushT scene figures (what moves; the global figures mostly score the static table):", "",
+                  "| figure | " + " | ".join(_LABELS[n] for n in names) + " |", "|---|" + "---|" * len(names)]
+        for key, label, digits, scale in _SCENE_ROWS:
+            cells = [_fmt(None if summaries[n]["scene"][key] is None else summaries[n]["scene"][key] * scale, digits)
+                     for n in names]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if "model" in summaries:
         lines += [
             "",
@@ -449,8 +491,10 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         prefix = "" if name == "model" else f"{name}_"
         for key in (*METRICS, "repetition_rate"):
             flat[f"{prefix}{key}"] = summary.get(key)
-    if "model" not in metrics["predictors"]:
-        flat.update({key: None for key in (*METRICS, "repetition_rate")})
+    for name in PREDICTORS:
+        if name not in metrics["predictors"]:
+            prefix = "" if name == "model" else f"{name}_"
+            flat.update({f"{prefix}{key}": None for key in (*METRICS, "repetition_rate")})
     return flat
 
 
@@ -464,10 +508,15 @@ def evaluate(
     num_visualized: int = 4,
     progress: bool = True,
     info: dict[str, Any] | None = None,
+    scene_figures: Callable[[torch.Tensor, torch.Tensor], dict[str, float | None]] | None = None,
 ) -> dict[str, Any]:
     """Run every predictor over ``windows`` (items with ``pixel_values`` ``[T, 3, H, W]`` and
     ``actions``) and write ``metrics.json``, ``report.md``, ``windows.jsonl``, ``curves.png`` and the
-    sample pictures into ``output_dir``. Returns the metrics."""
+    sample pictures into ``output_dir``. Returns the metrics.
+
+    ``scene_figures(pred, target)``, given all predicted and true future frames ``[W, F, 3, H, W]``,
+    adds dataset-specific figures per predictor under ``scene`` (PushT: :func:`pusht_figures`).
+    """
     from tqdm.auto import tqdm
 
     output_dir = Path(output_dir)
@@ -475,16 +524,21 @@ def evaluate(
     loader = torch.utils.data.DataLoader(windows, batch_size=batch_size, shuffle=False)
     per_frame: dict[str, dict[str, list[torch.Tensor]]] = {name: {} for name in predictors}
     kept: dict[int, dict[str, list[torch.Tensor]]] = {}  # frames of the sampled episodes
+    all_frames: dict[str, list[torch.Tensor]] = {"truth": []}  # every frame, for scene_figures only
     episodes_seen: list[int] = []
     episode_of, start_of = [], []
     started = time.perf_counter()
     for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress):
         pixels, actions = batch["pixel_values"], batch["actions"]
         target = pixels[:, context_frames:]
+        if scene_figures is not None:
+            all_frames["truth"].append(target)
         predictions = {}
         for name, predict in predictors.items():
             prediction = predict(pixels, actions)
             predictions[name] = prediction.frames.cpu()
+            if scene_figures is not None:
+                all_frames.setdefault(name, []).append(predictions[name])
             values = frame_metrics(predictions[name], target, lpips_model)
             repeats = repetition(prediction)
             if repeats is not None:
@@ -505,6 +559,10 @@ def evaluate(
     elapsed = time.perf_counter() - started
     per_window = {name: {key: torch.cat(parts) for key, parts in values.items()} for name, values in per_frame.items()}
     summaries = {name: summarise(values) for name, values in per_window.items()}
+    if scene_figures is not None:
+        truth = torch.cat(all_frames.pop("truth"))
+        for name, frames in all_frames.items():
+            summaries[name]["scene"] = scene_figures(torch.cat(frames), truth)
 
     sample = next(iter(windows))["pixel_values"]
     future_frames = sample.shape[0] - context_frames
@@ -570,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="an episode dataset written by make_dataset.py (pusht, rt1)")
     parser.add_argument("--split", default="test", help="held-out split (default: test)")
     parser.add_argument("--model", help="world model directory (its processor names the tokenizer)")
-    parser.add_argument("--tokenizer", help="tokenizer directory, to evaluate the baselines alone (without --model)")
+    parser.add_argument("--tokenizer", help="without --model: evaluate the baselines alone (no tokenizer: copy-last-frame only)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--num_episodes", type=int, help="evaluate only the first N episodes of the split")
     parser.add_argument("--limit", type=int, help="evaluate only the first N windows")
@@ -616,8 +674,6 @@ def run(config: VideoEvalConfig) -> dict[str, Any]:
     """Build the predictors for ``config`` and evaluate them."""
     if config.sampling.num_samples < 1:
         raise ValueError("--num_samples must be at least 1")
-    if config.model is None and config.tokenizer is None:
-        raise ValueError("Give --model (a world model directory) or at least --tokenizer (baselines only).")
     torch.manual_seed(config.seed)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     world_model = None
@@ -628,11 +684,13 @@ def run(config: VideoEvalConfig) -> dict[str, Any]:
         tokenizer = world_model.tokenizer
         context_frames, future_frames = world_model.layout
     else:
-        tokenizer = load_tokenizer(config.tokenizer, device)
+        # Without a tokenizer only copy-last-frame runs (the figure a world model must beat).
+        tokenizer = None if config.tokenizer is None else load_tokenizer(config.tokenizer, device)
         context_frames, future_frames = default_layout(config.task)
     context_frames = config.context_frames or context_frames
     future_frames = config.future_frames or future_frames
-    if is_compressive(tokenizer) and context_frames < tokenizer.config.num_context_frames:
+    compressive = tokenizer is not None and is_compressive(tokenizer)
+    if compressive and context_frames < tokenizer.config.num_context_frames:
         raise ValueError(f"the compressive tokenizer needs {tokenizer.config.num_context_frames} context frame(s)")
 
     windows = load_windows(config.dataset, config.split, context_frames, future_frames, config.stride,
@@ -650,7 +708,8 @@ def run(config: VideoEvalConfig) -> dict[str, Any]:
     if world_model is not None:
         predictors["model"] = world_model
     predictors["copy_last_frame"] = lambda pixels, actions: Prediction(copy_last_frame(pixels, context_frames))
-    predictors["reconstruction"] = reconstruction
+    if tokenizer is not None:
+        predictors["reconstruction"] = reconstruction
 
     lpips_model = LPIPS("vgg").to(device) if lpips_available("vgg") else None
     if world_model is not None:
@@ -660,12 +719,14 @@ def run(config: VideoEvalConfig) -> dict[str, Any]:
         "tokenizer": config.tokenizer or (world_model.tokenizer_path if world_model else None),
         "seed": config.seed, "device": device,
         "sampling": asdict(config.sampling) if world_model is not None else None,
-        "repetition_note": ("the first predicted frame is compared with the last context frame" if not is_compressive(tokenizer)
+        "repetition_note": ("the first predicted frame is compared with the last context frame" if not compressive
                             else "compressive tokenizer: the context frame has its own codebook, so the first predicted "
                                  "frame has no predecessor; frames 2.. are compared"),
     }
+    background = pusht_background(config.dataset)
+    scene = None if background is None else pusht_figures(background)
     return evaluate(windows, predictors, config.output_dir, context_frames, config.batch_size, lpips_model,
-                    config.num_visualized, config.progress, info)
+                    config.num_visualized, config.progress, info, scene)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
