@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -130,8 +131,9 @@ def main(argv=None):
     script_args, training_args, model_args = parse_recipe(grpo.parser_types(), [args.recipe, *overrides])
     script_args.accuracy_eval_split = None
     start = time.perf_counter()
-    grpo.main(script_args, training_args, model_args)
+    trainer = grpo.main(script_args, training_args, model_args)
     wall = time.perf_counter() - start
+    use_cache = trainer.generation_config.use_cache  # what TRL passes to generate(): the KV cache on
 
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     summary = summarize(records, args.warmup)
@@ -142,6 +144,8 @@ def main(argv=None):
         // training_args.num_generations,
         "num_generations": training_args.num_generations,
         "max_completion_length": training_args.max_completion_length,
+        "use_cache": bool(use_cache),
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,  # Linux: KiB
         **summary,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +161,7 @@ def main(argv=None):
         f"  reward       {s['reward_s']['mean']:.4f} s ({100 * s['share']['reward']:.1f}%)",
         f"  optimisation {s['optimisation_s']['mean']:.3f} s ({100 * s['share']['optimisation']:.0f}%)",
         f"  generated    {s['generated_tokens_per_step']['mean']:.0f} tokens/step, {s['tokens_per_s']:.0f} tokens/s",
+        f"  KV cache {result['use_cache']}; peak memory (RSS) {result['peak_rss_gib']:.2f} GiB",
     ]
     if note:
         lines.append(f"  note: {note}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from rlvr_world.data import load_dataset_dir
 from rlvr_world.data.textgame import DEFAULT_BYTESIZED32_DIR
 from rlvr_world.data.textgame import main as make_textgame
+from rlvr_world.demos.textgame_bases import BASES, FEW_SHOT, ZERO_SHOT, build_model_args, few_shot_dataset, trained
 from rlvr_world.evaluation.textgame import (GenerationOptions, error_table, evaluate, headroom_table,
                                             transition_flips)
 
@@ -85,11 +86,10 @@ def run_parallel(stages: dict[str, list[str]], log_dir: Path) -> dict[str, float
     return {stage: wait_background(stage, begun, log_dir) for stage, begun in started.items()}
 
 
-def build_data(out: Path) -> dict[str, Path]:
+def build_data(out: Path, prompt_flags: tuple[str, ...] = BASES["tiny"].data_flags) -> dict[str, Path]:
     sets = {"generated": out / "data" / "textgame_generated"}
     if not (sets["generated"] / "dataset_dict.json").exists():
-        make_textgame(["--source", "generated", "--output_dir", str(sets["generated"]), "--no_rules",
-                       "--no_examples", "--state_format", "json"])
+        make_textgame(["--source", "generated", "--output_dir", str(sets["generated"]), *prompt_flags])
     if (DEFAULT_BYTESIZED32_DIR / "test.jsonl.gz").exists():
         sets["bytesized32"] = out / "data" / "textgame_bytesized32"
         if not (sets["bytesized32"] / "dataset_dict.json").exists():
@@ -192,13 +192,18 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: l
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="runs/demo")
+    parser.add_argument("--base", choices=sorted(BASES), default="tiny",
+                        help="tiny: the embedded model built from nothing (make demo); smollm2: SmolLM2-135M-Instruct "
+                        "from PyPI with LoRA (recipes/small; zero-/few-shot rows of the base model)")
+    parser.add_argument("--output_dir", default=None, help="default: runs/demo (tiny), runs/demo_smollm2 (smollm2)")
     parser.add_argument("--quick", action="store_true", help="seconds-long stages, for tests")
-    parser.add_argument("--eval_samples", type=int, default=300, help="rows per held-out split to evaluate")
+    parser.add_argument("--eval_samples", type=int, default=None, help="rows per held-out split (default: the base's)")
     parser.add_argument("--with_binary", action="store_true",
                         help="also run GRPO with the binary reward (adds GRPO's wall time again)")
-    parser.add_argument("--sft_epochs", type=float, default=12, help="SFT epochs over the demonstrations")
-    parser.add_argument("--grpo_steps", type=int, default=100, help="GRPO steps (the controls get the same time)")
+    parser.add_argument("--sft_epochs", type=float, default=None, help="SFT epochs (default: tiny 12, else the recipe's)")
+    parser.add_argument("--grpo_steps", type=int, default=None,
+                        help="GRPO steps (default: tiny 100, smollm2 10 on CPU, 200 with --gpu); the controls "
+                        "get the same time")
     parser.add_argument("--headroom_samples", type=int, default=4,
                         help="samples per held-out transition for the SFT and RLVR models' sampling headroom (0: skip)")
     parser.add_argument("--model_size", choices=["tiny", "small"], default="tiny",
@@ -207,6 +212,12 @@ def main(argv=None):
                         help="train on the GPU in bf16 (the recipes default to CPU); controls share the GPU")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    base = BASES[args.base]
+    recipes = base.recipes
+    args.output_dir = args.output_dir or base.output_dir
+    args.eval_samples = args.eval_samples or (base.gpu_eval_samples if args.gpu else base.eval_samples)
+    args.grpo_steps = args.grpo_steps or (base.gpu_grpo_steps if args.gpu else base.grpo_steps)
+    args.sft_epochs = args.sft_epochs or base.sft_epochs
     if args.quick:
         args.eval_samples = min(args.eval_samples, 8)
     out = Path(args.output_dir)
@@ -215,40 +226,47 @@ def main(argv=None):
     timings: dict[str, float] = {}
     start = time.perf_counter()
 
-    data = build_data(out)
+    data = build_data(out, base.data_flags)
     generated = str(data["generated"])
-    model_dir = out / "models" / "tiny"
+    model_dir = out / "models" / base.model_dir
     common = ["--dataset_name", generated]
     # The 20-minute budget of `make demo` on 2 cores sets these; the recipes hold everything else.
-    budget_sft = ["--num_train_epochs", str(args.sft_epochs)]
+    budget_sft = ["--num_train_epochs", str(args.sft_epochs)] if args.sft_epochs else []
     # On CPU each training process gets one thread (a core each); on a GPU everything runs there in bf16.
     # (SFT on CPU keeps torch's default threads: it runs alone.)
     device = ["--use_cpu", "false", "--bf16", "true"] if args.gpu else ["--torch_num_threads", "1"]
     sft_device = device if args.gpu else []
-    budget_rl = ["--max_steps", str(args.grpo_steps), "--accuracy_eval_steps", str(max(args.grpo_steps // 4, 1))]
-    quick_sft = ["--num_demonstrations", "16", "--num_train_epochs", "1", "--accuracy_eval_samples", "4",
+    # GRPO shares the cores only with the balanced-SFT reference; without one it takes them all, as SFT does.
+    grpo_device = device if args.gpu or base.balanced_reference else sft_device
+    budget_rl = ["--max_steps", str(args.grpo_steps), "--accuracy_eval_steps", str(max(args.grpo_steps // 4, 1)),
+                 *(base.gpu_grpo if args.gpu else ())]
+    quick_sft = ["--num_demonstrations", str(base.quick_demonstrations), "--num_train_epochs", "1",
+                 "--accuracy_eval_samples", "4",
                  "--accuracy_eval_max_new_tokens", "8", "--max_length", "2048"] if args.quick else []
     quick_rl = ["--max_steps", "2", "--accuracy_eval_samples", "4", "--accuracy_eval_steps", "0",
-                "--accuracy_eval_max_new_tokens", "8", "--max_completion_length", "8", "--save_steps", "1"] \
-        if args.quick else []
+                "--accuracy_eval_max_new_tokens", "8", "--max_completion_length", "8", "--save_steps", "1",
+                *base.quick_grpo] if args.quick else []
 
     if not (model_dir / "config.json").exists():
         size = MODEL_SIZES["quick" if args.quick else args.model_size]
-        timings["build tiny model"] = run("build_model", [str(SRC / "build_tiny_model.py"), "--data", generated,
-                                                          "--output_dir", str(model_dir), *size], logs)
+        timings[f"build {base.name} model"] = run("build_model", build_model_args(base, SRC, generated, model_dir, size),
+                                                  logs)
     sft_dir = report_dir / "sft"
-    if not (sft_dir / "model.safetensors").exists():
-        timings["SFT"] = run("sft", [str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common,
-                                     "--model_name_or_path", str(model_dir), "--output_dir", str(sft_dir),
+    # With LoRA, SFT saves its adapter beside and merges it into sft_dir, where GRPO and the controls start.
+    sft_out = ["--output_dir", str(report_dir / "sft_adapter"), "--merged_output_dir", str(sft_dir)] if base.lora \
+        else ["--output_dir", str(sft_dir)]
+    if not trained(sft_dir):
+        timings["SFT"] = run("sft", [str(SRC / "sft.py"), str(recipes / "textgame_sft.yaml"), *common,
+                                     "--model_name_or_path", str(model_dir), *sft_out,
                                      *budget_sft, *sft_device, *quick_sft], logs)
 
     # Reference without RL: the same SFT on balanced demonstrations (half of them "nothing changes").
     # On CPU it runs on the core GRPO leaves idle (one thread each), beside the first GRPO run.
     balanced_dir = report_dir / "sft_balanced"
     balanced = None
-    if not (balanced_dir / "model.safetensors").exists():
+    if base.balanced_reference and not trained(balanced_dir):
         balanced = start_background("sft_balanced", [
-            str(SRC / "sft.py"), str(RECIPES / "textgame_sft.yaml"), *common, "--model_name_or_path", str(model_dir),
+            str(SRC / "sft.py"), str(recipes / "textgame_sft.yaml"), *common, "--model_name_or_path", str(model_dir),
             "--output_dir", str(balanced_dir), "--demonstrations_changed_fraction", "0.5", *budget_sft,
             *device, *quick_sft], logs)
 
@@ -257,10 +275,10 @@ def main(argv=None):
         rl_runs["RLVR (binary reward)"] = ("grpo_binary", "textgame_grpo_binary.yaml")
     for label, (name, recipe) in rl_runs.items():
         run_dir = report_dir / name
-        if not (run_dir / "model.safetensors").exists():
-            timings[label] = run(name, [str(SRC / "grpo.py"), str(RECIPES / recipe), *common,
+        if not trained(run_dir):
+            timings[label] = run(name, [str(SRC / "grpo.py"), str(recipes / recipe), *common,
                                         "--model_name_or_path", str(sft_dir), "--output_dir", str(run_dir),
-                                        *device, *budget_rl, *quick_rl], logs)
+                                        *grpo_device, *budget_rl, *quick_rl], logs)
     if balanced is not None:
         timings[BALANCED_SFT] = wait_background("sft_balanced", balanced, logs)
     # The controls get GRPO's training seconds on the same device (one thread each on CPU), as GRPO had:
@@ -270,8 +288,8 @@ def main(argv=None):
                 "control: MLE on the whole pool": ("mle_pool", "textgame_mle_pool.yaml")}
     # Same budget for both, so they run side by side, one thread each (a core each on 2 cores).
     pending = {label: name for label, (name, _) in controls.items()
-               if not (report_dir / name / "model.safetensors").exists()}
-    seconds = run_parallel({name: [str(SRC / "sft.py"), str(RECIPES / recipe), *common,
+               if not trained(report_dir / name)}
+    seconds = run_parallel({name: [str(SRC / "sft.py"), str(recipes / recipe), *common,
                                    "--model_name_or_path", str(sft_dir), "--output_dir", str(report_dir / name),
                                    "--max_train_seconds", f"{budget:.0f}", "--max_steps", "1000000", *device,
                                    *quick_rl[:2]]
@@ -279,8 +297,13 @@ def main(argv=None):
     timings.update({label: seconds[name] for label, name in pending.items()})
 
     models = {"SFT (demonstrations)": sft_dir, **{k: report_dir / v[0] for k, v in rl_runs.items()},
-              **{k: report_dir / v[0] for k, v in controls.items()}, BALANCED_SFT: balanced_dir}
-    generation = GenerationOptions(batch_size=64, max_new_tokens=8 if args.quick else 128)
+              **{k: report_dir / v[0] for k, v in controls.items()}}
+    if base.balanced_reference:
+        models[BALANCED_SFT] = balanced_dir
+    if base.base_rows:  # the pre-trained base before any training, alone and with two demonstrations
+        models = {ZERO_SHOT: model_dir, FEW_SHOT: model_dir, **models}
+    generation = GenerationOptions(batch_size=base.eval_batch_size,
+                                   max_new_tokens=8 if args.quick else base.eval_max_new_tokens)
     rows, headroom, errors, scored = [], {}, {}, {}
     # Where sampling beats greedy decoding, GRPO has something to learn from: measured for SFT and RLVR.
     with_headroom = {"SFT (demonstrations)", *rl_runs} if args.headroom_samples > 0 else set()
@@ -290,8 +313,9 @@ def main(argv=None):
         dataset = splits[split].shuffle(seed=0).select(range(min(args.eval_samples, len(splits[split]))))
         for label, predictor, model in [("copy baseline", "copy", None)] + [(k, "model", str(v)) for k, v in models.items()]:
             samples = args.headroom_samples if split == SPLITS[0] and label in with_headroom else 0
-            eval_dir = report_dir / "eval" / f"{split}_{Path(model or 'copy').name}"
-            metrics = evaluate(dataset, predictor, eval_dir, model, generation, f"generated [{split}]",
+            eval_dir = report_dir / "eval" / f"{split}_{'few_shot' if label == FEW_SHOT else Path(model or 'copy').name}"
+            rows_in = few_shot_dataset(dataset, splits["train"]) if label == FEW_SHOT else dataset
+            metrics = evaluate(rows_in, predictor, eval_dir, model, generation, f"generated [{split}]",
                                headroom_samples=samples)
             rows.append({"model": label, "split": split, **{k: metrics[k] for k in METRIC_KEYS},
                          "num_transitions": metrics["num_transitions"]})

@@ -73,7 +73,7 @@ def test_the_small_recipes_parse_and_chain():
     script, train, _ = parsed["textgame_grpo"]
     assert script.reward_funcs == ["textgame_task_specific"]
     assert (train.loss_type, train.scale_rewards, train.epsilon) == ("grpo", "group", 0.2)
-    assert train.per_device_train_batch_size % train.num_generations == 0
+    assert train.per_device_train_batch_size * train.gradient_accumulation_steps % train.num_generations == 0
     # every recipe trains on the compact-prompt dataset the demo builds
     assert len({p[0].dataset_name for p in parsed.values()}) == 1
     assert load_recipe(str(SMALL / "textgame_sft.yaml"))["model_name_or_path"].endswith("smollm2-135m-instruct")
@@ -151,3 +151,23 @@ def test_compact_prompts_for_the_pretrained_base():
     assert len(compact) < 0.8 * len(json_prompt)
     with pytest.raises(ValueError, match="short_instruction replaces the instruction"):
         build_prompt(record, None, {}, PromptOptions(False, True, "json", short_instruction=True))
+
+
+def test_few_shot_rows_put_one_changed_and_one_unchanged_demonstration_first():
+    from rlvr_world.demos.textgame_bases import few_shot_dataset
+    from rlvr_world.training.smoke import smoke_dataset
+
+    data = smoke_dataset()
+    rows = data["heldout"].select(range(3))
+    shots = few_shot_dataset(rows, data["train"])
+    assert len(shots) == 3
+    for before, after in zip(rows, shots):
+        roles = [m["role"] for m in after["prompt"]]
+        assert roles == ["user", "assistant", "user", "assistant", "user"]
+        assert after["prompt"][-1] == before["prompt"][-1]
+        assert after["data_state"] == before["data_state"] and after["ground_truth"] == before["ground_truth"]
+    first = shots[0]["prompt"]
+    assert first[:4] == shots[2]["prompt"][:4]  # the same demonstrations for every row
+    answers = [first[1]["content"], first[3]["content"]]
+    assert answers[1].endswith('{"modified": [], "removed": [], "score": {}}')  # the unchanged one
+    assert '"modified": [{' in answers[0]  # the changed one

@@ -483,7 +483,7 @@ TICK_NOTE = (
     "Note that while game states can be changed by actions, some game states may change over the time, "
     "which is described in the tick function of each object class. \n"
 )
-# The reference's instruction, UUID rule, answer spec and tick note in a quarter of the tokens (CPU scale).
+# The reference's instruction, UUID rule, answer spec and tick note in a third of the tokens (CPU scale).
 SHORT_INSTRUCTION = (
     "Simulate a text game. Given the game state in JSON and an action, predict the state after the action "
     "and one time tick. Answer with JSON keys 'modified' (every added or changed object, in full), 'removed' "
