@@ -222,6 +222,8 @@ def test_world_model_run_reports_model_and_baselines(episodes, world_models, tmp
     assert written["sampling"]["top_k"] == 10 and written["sampling"]["do_sample"] is True
     assert "| metric | world model | copy last frame | tokenizer reconstruction |" in (out / "report.md").read_text()
     assert written["samples"] and all((out / s["grid"]).is_file() and (out / s["gif"]).is_file() for s in written["samples"])
+    model = written["predictors"]["model"]
+    assert 0 <= model["token_accuracy"] < model["copy_token_accuracy"] <= 1  # an untrained model copies worse than copying
     rows = [json.loads(line) for line in (out / "windows.jsonl").read_text().splitlines()]
     assert len(rows[0]["model_repeated"]) == (layout[1] if mode == "single_step" else layout[1] - 1)
 

@@ -178,6 +178,9 @@ class WorldModelPredictor:
         self.multi_step = processor.mode == "multi_step"
         self.calls = 0
         self.num_resampled = 0
+        # Teacher-forced figures: the model's argmax on the true frame tokens, and how often a true
+        # frame token equals the same position's token one frame earlier (what copying gets right).
+        self.tokens_total = self.tokens_right = self.copy_total = self.copy_right = 0
 
     @classmethod
     def from_pretrained(cls, path: str, task: str, device: str, sampling: SamplingOptions, seed: int = 0):
@@ -248,10 +251,38 @@ class WorldModelPredictor:
             out = generate(self.model, self.processor, prompt, decode=True, **options)
         if out.num_resampled is not None:
             self.num_resampled += int(out.num_resampled.sum())
-        previous = None
-        if not self.multi_step:  # per-frame codes: the last context frame is comparable
-            previous = self.processor.encode_frames(pixels[:, k - 1 : k])[:, 0].flatten(1)
+        truth = self._teacher_forced(pixels[:, : k + future], actions[:, : k if not self.multi_step else future])
+        # Per-frame codes: the last context frame is comparable with the first prediction.
+        previous = None if self.multi_step else truth[:, 0].flatten(1)
         return Prediction(frames=out.frames.float(), tokens=out.frame_codes.flatten(2), previous_tokens=previous)
+
+    def _teacher_forced(self, pixels: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Counts the teacher-forced token figures for one batch; returns the true frame codes
+        ``[B, T', h, w]`` (single-step: the last context frame and the target; multi-step: the future frames)."""
+        batch = self.processor(pixels, actions)
+        ids, labels = batch["input_ids"].to(self.device), batch["labels"].to(self.device)
+        logits = self.model(input_ids=ids).logits[:, :-1, : self.processor.num_visual_codes]
+        target = labels[:, 1:]
+        visual = (target >= 0) & (target < self.processor.num_visual_codes)
+        self.tokens_right += int((logits.argmax(-1) == target)[visual].sum())
+        self.tokens_total += int(visual.sum())
+        if self.multi_step:
+            codes = self.processor.encode_frames(pixels)[1]
+        else:
+            codes = self.processor.encode_frames(pixels[:, -2:])
+        self.copy_right += int((codes[:, 1:] == codes[:, :-1]).sum())
+        self.copy_total += codes[:, 1:].numel()
+        return codes
+
+    def extra_metrics(self) -> dict[str, Any]:
+        """Figures only a token predictor has, for the model's summary."""
+        extra = {
+            "token_accuracy": self.tokens_right / max(self.tokens_total, 1),
+            "copy_token_accuracy": self.copy_right / max(self.copy_total, 1),
+        }
+        if self.sampling.reject_repeats:
+            extra["resampled_frames"] = self.num_resampled
+        return extra
 
 
 def load_tokenizer(path: str, device: str):
@@ -465,6 +496,15 @@ def write_report(output_dir: Path, metrics: dict[str, Any]) -> Path:
             f"The world model beats copy-last-frame on MSE in {metrics['model_beats_copy_mse'] * 100:.1f}% of windows "
             f"(mean MSE {summaries['model']['mse']:.5f} vs {summaries['copy_last_frame']['mse']:.5f}).",
         ]
+        model = summaries["model"]
+        if "token_accuracy" in model:
+            lines.append(
+                f"Teacher-forced on the true tokens, the model's most likely visual token is right for "
+                f"{model['token_accuracy'] * 100:.1f}% of the true frame tokens; the token at the same position one "
+                f"frame earlier is right for {model['copy_token_accuracy'] * 100:.1f}% (copying in token space)."
+            )
+        if "resampled_frames" in model:
+            lines.append(f"Repeat rejection resampled {model['resampled_frames']} frames.")
     if metrics["future_frames"] > 1:
         lines += ["", "## Per predicted frame (MSE)", "", "| step | " + " | ".join(_LABELS[n] for n in names) + " |",
                   "|---|" + "---|" * len(names)]
@@ -580,8 +620,8 @@ def evaluate(
     metrics.setdefault("repetition_note", "the first predicted frame is compared with the last context frame")
     metrics["predictors"] = summaries
     for name, predict in predictors.items():
-        if getattr(predict, "sampling", None) is not None and predict.sampling.reject_repeats:
-            metrics[f"{name}_resampled_frames"] = predict.num_resampled
+        if hasattr(predict, "extra_metrics"):
+            summaries[name].update(predict.extra_metrics())
     if "model" in per_window and "copy_last_frame" in per_window:
         metrics["model_beats_copy_mse"] = win_rate(per_window["model"]["mse"], per_window["copy_last_frame"]["mse"])
     metrics = {**_flat_metrics(metrics), **metrics}
