@@ -154,3 +154,51 @@ def webpage_precision(**_: Any) -> RewardFunc:
 def webpage_recall(**_: Any) -> RewardFunc:
     """Matched / gold item lines (a metric to log beside the F1 reward, weight 0)."""
     return _webpage_reward("webpage_recall", lambda s: s.recall)
+
+
+# ----------------------------------------------------------------------------- video
+# Decoding and scoring live in rlvr_world.video.rewards: every video callable of a process shares
+# one scorer, so the terms of a step (whether combined by TRL's `reward_weights` over several
+# callables or inside `video_mae_lpips`) read one batched decode of the completions.
+
+
+def _video_reward(name: str, weights: dict[str, float], **options: Any) -> RewardFunc:
+    from rlvr_world.video.rewards import make_video_reward
+
+    return make_video_reward(name, weights, **options)
+
+
+@register_reward("video_mae")
+def video_mae(**options: Any) -> RewardFunc:
+    """-MAE of the decoded frames against `target_frames`, averaged over the predicted frames."""
+    return _video_reward("video_mae", {"mae": 1.0}, **options)
+
+
+@register_reward("video_mse")
+def video_mse(**options: Any) -> RewardFunc:
+    """-MSE of the decoded frames (mean over the predicted frames)."""
+    return _video_reward("video_mse", {"mse": 1.0}, **options)
+
+
+@register_reward("video_psnr")
+def video_psnr(**options: Any) -> RewardFunc:
+    """PSNR in dB (peak 1) of the decoded frames (mean over the predicted frames)."""
+    return _video_reward("video_psnr", {"psnr": 1.0}, **options)
+
+
+@register_reward("video_ssim")
+def video_ssim(**options: Any) -> RewardFunc:
+    """SSIM (Gaussian window 11, sigma 1.5) of the decoded frames (mean over the predicted frames)."""
+    return _video_reward("video_ssim", {"ssim": 1.0}, **options)
+
+
+@register_reward("video_lpips")
+def video_lpips(**options: Any) -> RewardFunc:
+    """-LPIPS (VGG unless `lpips_net` says otherwise); fails at build time without its weights."""
+    return _video_reward("video_lpips", {"lpips": 1.0}, **options)
+
+
+@register_reward("video_mae_lpips")
+def video_mae_lpips(mae_weight: float = 1.0, lpips_weight: float = 1.0, **options: Any) -> RewardFunc:
+    """The paper's default video reward -(mae_weight * MAE + lpips_weight * LPIPS), frame-averaged."""
+    return _video_reward("video_mae_lpips", {"mae": mae_weight, "lpips": lpips_weight}, **options)
