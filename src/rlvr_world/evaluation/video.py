@@ -261,10 +261,12 @@ class WorldModelPredictor:
         ``[B, T', h, w]`` (single-step: the last context frame and the target; multi-step: the future frames)."""
         batch = self.processor(pixels, actions)
         ids, labels = batch["input_ids"].to(self.device), batch["labels"].to(self.device)
-        logits = self.model(input_ids=ids).logits[:, :-1, : self.processor.num_visual_codes]
         target = labels[:, 1:]
         visual = (target >= 0) & (target < self.processor.num_visual_codes)
-        self.tokens_right += int((logits.argmax(-1) == target)[visual].sum())
+        # The output head only where a visual token is predicted (most positions are context).
+        hidden = self.model.model(input_ids=ids).last_hidden_state[:, :-1][visual]
+        logits = self.model.lm_head(hidden)[:, : self.processor.num_visual_codes]
+        self.tokens_right += int((logits.argmax(-1) == target[visual]).sum())
         self.tokens_total += int(visual.sum())
         if self.multi_step:
             codes = self.processor.encode_frames(pixels)[1]
