@@ -4,6 +4,8 @@
         [--model DIR] --output_dir DIR [--headroom_samples K]
     python src/evaluate.py --task video_single_step|video_multi_step --dataset DIR --model DIR --output_dir DIR
         (its own options: python src/evaluate.py --task video_single_step --help)
+    python src/evaluate.py --task webpage --dataset DIR --split S --predictor {no_change,oracle,model} [--model DIR] \
+        --output_dir DIR
 """
 
 import argparse
@@ -13,7 +15,8 @@ import sys
 from rlvr_world.data import load_dataset_dir
 
 # Tasks with a command line of their own: `--task NAME` hands all arguments to that module's `main`.
-OWN_CLI_TASKS = {"video_single_step": "rlvr_world.evaluation.video", "video_multi_step": "rlvr_world.evaluation.video"}
+OWN_CLI_TASKS = {"video_single_step": "rlvr_world.evaluation.video", "video_multi_step": "rlvr_world.evaluation.video",
+                 "webpage": "rlvr_world.evaluation.webpage"}
 TASKS = ("textgame", *OWN_CLI_TASKS)
 
 
