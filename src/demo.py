@@ -11,6 +11,8 @@
    the sampling headroom of the SFT and RLVR models (``--headroom_samples`` per held-out transition),
    why each model's answers are wrong, and which transitions each fixes or breaks against the SFT model;
 7. ``runs/demo/textgame/report.md``, ``report.json`` and ``curves.png``.
+8. then the web-page pipeline (``rlvr_world.demos.webpage``: SFT, then GRPO with the line-F1 reward),
+   ``runs/demo/webpage/report.md`` and ``report.json`` (``--skip_webpage`` skips it).
 
 Stages whose output exists are skipped, so a killed demo continues where it stopped.
 ``--quick`` shrinks every stage to seconds (used by the tests).
@@ -30,6 +32,7 @@ from rlvr_world.data import load_dataset_dir
 from rlvr_world.data.textgame import DEFAULT_BYTESIZED32_DIR
 from rlvr_world.data.textgame import main as make_textgame
 from rlvr_world.demos.textgame_bases import BASES, FEW_SHOT, ZERO_SHOT, build_model_args, few_shot_dataset, trained
+from rlvr_world.demos.webpage import run_webpage_demo
 from rlvr_world.evaluation.textgame import (GenerationOptions, error_table, evaluate, headroom_table,
                                             transition_flips)
 
@@ -208,6 +211,8 @@ def main(argv=None):
                         help="samples per held-out transition for the SFT and RLVR models' sampling headroom (0: skip)")
     parser.add_argument("--model_size", choices=["tiny", "small"], default="tiny",
                         help="the embedded model's size: tiny (2.5M parameters, CPU) or small (about 14M, for a GPU)")
+    parser.add_argument("--skip_webpage", action="store_true",
+                        help="skip the web-page pipeline (alone: python -m rlvr_world.demos.webpage)")
     parser.add_argument("--gpu", action="store_true",
                         help="train on the GPU in bf16 (the recipes default to CPU); controls share the GPU")
     args = parser.parse_args(argv)
@@ -339,6 +344,8 @@ def main(argv=None):
     write_report(report_dir, rows, timings, baselines, headroom, errors, flips)
     print((report_dir / "report.md").read_text())
     print(f"report: {report_dir / 'report.md'}")
+    if not args.skip_webpage and args.base == "tiny":  # the web-page pipeline: runs/demo/webpage/report.md
+        run_webpage_demo(out, quick=args.quick)
 
 
 if __name__ == "__main__":
