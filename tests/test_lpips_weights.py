@@ -319,3 +319,20 @@ def test_missing_files_make_lpips_unavailable_with_a_clear_error(tmp_path, monke
     assert LPIPS("alex")(_scene(0)[None], _scene(0)[None]).item() == 0.0
     with pytest.raises(ValueError):
         lpips_weights_path("resnet")
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_split_forward_equals_the_lpips_package_forward(net, models):
+    """`features` + `distance` (and `distance_to`, which shares one target's features across a group)
+    compute what lpips's own forward computes."""
+    model = models[net]
+    target = torch.stack([_scene(20), _scene(21)])  # [T=2, 3, H, W]
+    preds = torch.stack([_noisy(target, 0.05, seed=s) for s in range(3)])  # [G=3, T, 3, H, W]
+    with torch.no_grad():
+        reference = model.model(preds.flatten(0, 1), target.repeat(3, 1, 1, 1), normalize=True).flatten()
+        torch.testing.assert_close(model(preds.flatten(0, 1), target.repeat(3, 1, 1, 1)), reference)
+        model.chunk_size = 4  # two predictions per pass: exercises the chunking
+        try:
+            torch.testing.assert_close(model.distance_to(preds, target), reference.view(3, 2))
+        finally:
+            model.chunk_size = 256

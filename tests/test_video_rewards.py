@@ -182,19 +182,22 @@ def test_lpips_terms_and_their_worst_value(single):
     scorer = VideoRewardScorer(decode=decoder)  # VGG: AlexNet needs frames of 32x32 or more
     lpips_reward = make_video_reward("video_lpips", {"lpips": 1.0}, scorer=scorer)
     combined = make_video_reward("video_mae_lpips", {"mae": 1.0, "lpips": 1.0}, scorer=scorer)
-    call = dict(
-        completion_ids=[_single_completion(single, 50), _single_completion(single, 20), [0]],
-        target_frames=[_grey(51), _grey(51), _grey(51)],
+    call = dict(  # rows 0 and 1 share their ground truth (one pass over it), row 2 has its own
+        completion_ids=[_single_completion(single, 50), _single_completion(single, 20), _single_completion(single, 50), [0]],
+        target_frames=[_grey(51), _grey(51), _grey(102), _grey(51)],
         video_processor=single,
     )
-    pred = torch.full((2, 3, *IMAGE), 0.5)
+    pred = torch.full((3, 3, *IMAGE), 0.5)
     pred[1] = 0.2
-    distance = LPIPS("vgg")(pred, target_to_tensor(_grey(51, 2), 0)).tolist()
+    truth = torch.cat([target_to_tensor(_grey(v), 0) for v in (51, 51, 102)])
+    distance = LPIPS("vgg")(pred, truth).tolist()
     bound = scorer.lpips_model().max_distance
-    assert distance[1] == pytest.approx(0.0, abs=1e-6) and distance[0] > 0 and bound > 1.0
-    assert lpips_reward(**call) == pytest.approx([-distance[0], -distance[1], -bound], abs=1e-5)
-    assert combined(**call) == pytest.approx([-(0.3 + distance[0]), -distance[1], -(1.0 + bound)], abs=1e-5)
-    assert decoder.rows == 2
+    assert distance[1] == pytest.approx(0.0, abs=1e-6) and min(distance[0], distance[2]) > 0 and bound > 1.0
+    assert lpips_reward(**call) == pytest.approx([-distance[0], -distance[1], -distance[2], -bound], abs=1e-5)
+    assert combined(**call) == pytest.approx(
+        [-(0.3 + distance[0]), -distance[1], -(0.1 + distance[2]), -(1.0 + bound)], abs=1e-5
+    )
+    assert decoder.rows == 3
 
 
 def test_paper_default_reward_from_the_registry_uses_vgg_and_recipe_weights(single, monkeypatch):

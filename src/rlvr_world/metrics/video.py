@@ -183,19 +183,58 @@ class LPIPS(torch.nn.Module):
         self.model.eval()
         return self
 
+    # lpips v0.1's forward, split so that a target's features can serve several predictions. It runs
+    # in fp32 even under a surrounding autocast: the weights are fp32, the figures stay exact, and
+    # bf16 convolutions are ~10x slower than fp32 on CPUs without native bf16.
+    def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised backbone features (one map per head) of frames ``[N, 3, H, W]`` in [0, 1]."""
+        with torch.autocast(frames.device.type, enabled=False):
+            taps = self.model.net(self.model.scaling_layer(frames.float() * 2 - 1))
+            return [t / (t.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10) for t in taps]
+
+    def _heads(self, squared_differences: list[torch.Tensor]) -> torch.Tensor:
+        """``[N]``: each head's 1x1 conv of the squared feature differences, spatially averaged, summed."""
+        with torch.autocast(squared_differences[0].device.type, enabled=False):
+            total = 0.0
+            for lin, d in zip(self.model.lins, squared_differences):
+                total = total + lin(d).mean(dim=(2, 3))
+            return total.flatten()
+
+    def distance(self, pred_features: list[torch.Tensor], target_features: list[torch.Tensor]) -> torch.Tensor:
+        """``[N]`` distances between the :meth:`features` of predictions and of targets."""
+        return self._heads([(a - b).pow(2) for a, b in zip(pred_features, target_features)])
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none") -> torch.Tensor:
         _check_pair(pred, target)
         *batch, channels, height, width = pred.shape
-        x = pred.float().reshape(-1, channels, height, width)
-        y = target.float().reshape(-1, channels, height, width)
-        # fp32 even under a surrounding autocast: the weights are fp32, the figures stay exact, and
-        # bf16 convolutions are ~10x slower than fp32 on CPUs without native bf16.
-        with torch.autocast(x.device.type, enabled=False):
-            distances = [
-                self.model(x[i : i + self.chunk_size], y[i : i + self.chunk_size], normalize=True).flatten()
-                for i in range(0, x.shape[0], self.chunk_size)
-            ]
+        x = pred.reshape(-1, channels, height, width)
+        y = target.reshape(-1, channels, height, width)
+        distances = [
+            self.distance(self.features(x[i : i + self.chunk_size]), self.features(y[i : i + self.chunk_size]))
+            for i in range(0, x.shape[0], self.chunk_size)
+        ]
         return _reduce(torch.cat(distances).reshape(batch), reduction)
+
+    def distance_to(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Distances ``[G, T]`` of ``G`` predictions ``[G, T, 3, H, W]`` of one target ``[T, 3, H, W]``,
+        computing the target's features once (a GRPO group shares its ground truth)."""
+        if preds.shape[1:] != target.shape:
+            raise ValueError(f"predictions {tuple(preds.shape)} do not match the target {tuple(target.shape)}")
+        groups, frames = preds.shape[:2]
+        target_features = self.features(target)  # [T, C, h, w] per head
+        per_chunk = max(1, self.chunk_size // frames)  # predictions per forward pass
+        distances = []
+        for i in range(0, groups, per_chunk):
+            chunk = preds[i : i + per_chunk]
+            pred_features = self.features(chunk.flatten(0, 1))
+            n = chunk.shape[0]
+            # [n, T, C, h, w] predictions against the [T, C, h, w] target, broadcast (not copied)
+            squared = [
+                (a.view(n, frames, *a.shape[1:]) - b).pow(2).flatten(0, 1)
+                for a, b in zip(pred_features, target_features)
+            ]
+            distances.append(self._heads(squared).view(n, frames))
+        return torch.cat(distances)
 
 
 # ---------------------------------------------------------------------------------------- all at once

@@ -35,6 +35,7 @@ The tokenizer never trains: it is put in eval mode with ``requires_grad`` off an
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class DecodedBatch:
     valid: torch.Tensor  # [B] bool: follows the layout (only these rows are decoded and scored)
     predictions: list[torch.Tensor | None]  # per row [T, 3, H, W] in [0, 1] (None where invalid)
     targets: list[torch.Tensor]  # per row [T, 3, H, W] in [0, 1]
+    target_keys: list[bytes]  # digest of each row's target (rows of a GRPO group share one)
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # term -> [B] frame-mean (NaN where invalid)
 
 
@@ -239,6 +241,7 @@ class VideoRewardScorer:
         if multi_step and context_codes is None:
             raise ValueError("multi-step video rewards need each completion's `context_codes` (the video rollout passes them)")
         targets = [target_to_tensor(value, row) for row, value in enumerate(target_frames)]
+        target_keys = [hashlib.blake2b(t.numpy().tobytes(), digest_size=16).digest() for t in targets]
 
         codes: list[torch.Tensor | None] = []
         layouts: dict[int, torch.Tensor] = {}  # frames -> completion kinds
@@ -271,7 +274,7 @@ class VideoRewardScorer:
                         f"decodes {tuple(pred.shape)}"
                     )
                 predictions[r] = pred
-        self._last = DecodedBatch(key, (target_frames, context_codes), valid, predictions, targets)
+        self._last = DecodedBatch(key, (target_frames, context_codes), valid, predictions, targets, target_keys)
         return self._last
 
     # ------------------------------------------------------------------ metrics
@@ -282,20 +285,33 @@ class VideoRewardScorer:
         if name not in batch.terms:
             values = torch.full((len(batch.targets),), float("nan"))
             rows = [r for r, pred in enumerate(batch.predictions) if pred is not None]
-            if rows:
+            if name == "lpips":
+                per_row = self._lpips_per_row(batch, rows)
+            elif rows:
                 pred = torch.cat([batch.predictions[r] for r in rows])
                 target = torch.cat([batch.targets[r] for r in rows])
-                if name == "lpips":
-                    model = self.lpips_model().to(pred.device)
-                    with torch.no_grad():
-                        per_frame = model(pred, target)
-                else:
-                    per_frame = _PIXEL_TERMS[name][0](pred, target)
-                # Frame means per row (rows may differ in their number of frames).
-                lengths = [batch.predictions[r].shape[0] for r in rows]
-                values[rows] = torch.stack([f.mean() for f in per_frame.float().split(lengths)]).cpu()
+                # Rows may differ in their number of frames.
+                per_frame = _PIXEL_TERMS[name][0](pred, target)
+                per_row = dict(zip(rows, per_frame.split([batch.predictions[r].shape[0] for r in rows])))
+            for r in rows:
+                values[r] = per_row[r].float().mean().cpu()
             batch.terms[name] = values
         return batch.terms[name]
+
+    def _lpips_per_row(self, batch: DecodedBatch, rows: list[int]) -> dict[int, torch.Tensor]:
+        """LPIPS per frame of each row; rows with the same ground truth (a GRPO group) share one
+        pass of the backbone over it."""
+        groups: dict[bytes, list[int]] = {}
+        for r in rows:
+            groups.setdefault(batch.target_keys[r], []).append(r)
+        per_row = {}
+        for group in groups.values():
+            preds = torch.stack([batch.predictions[r] for r in group])
+            model = self.lpips_model().to(preds.device)
+            with torch.no_grad():
+                distances = model.distance_to(preds, batch.targets[group[0]])
+            per_row.update(zip(group, distances))
+        return per_row
 
     def rewards(self, weights: dict[str, float], **call) -> list[float]:
         """``sum_t weight_t * reward_t`` per completion, where reward_t is the higher-is-better form
