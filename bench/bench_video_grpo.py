@@ -16,7 +16,8 @@ generation and in the loss; a global forward hook on `VideoWorldModelForCausalLM
 forward/backward: Python and `generate` overhead, sampling, decoding, reward, optimizer.
 
 When a recipe's world model is missing (the tiny checkpoints come from `src/pretrain.py`), the bench
-falls back to the untrained 32x32 smoke models of `rlvr_world.training.video_smoke` and says so.
+times untrained models with the tiny recipes' architectures on the 64x64 episodes instead (same
+compute per step), or with `--smoke` (or without the episodes) the 32x32 smoke models, and says so.
 """
 
 from __future__ import annotations
@@ -111,14 +112,18 @@ def run(mode: str, args, out: Path) -> dict:
 
     from bench_grpo import summarize
     from rlvr_world.training.cli import parse_recipe
-    from rlvr_world.training.video_smoke import video_smoke_assets
+    from rlvr_world.training.video_smoke import recipe_shaped_assets, video_smoke_assets
 
     import grpo  # src/grpo.py
 
     recipe_path = str(RECIPES[mode])
     recipe = yaml.safe_load(Path(recipe_path).read_text())
     model, data, note = recipe["model_name_or_path"], recipe["dataset_name"], ""
-    if not (Path(model) / "config.json").is_file() or not Path(data).is_dir():
+    if not (Path(model) / "config.json").is_file() and Path(data, "dataset_dict.json").is_file() and not args.smoke:
+        model = recipe_shaped_assets(out / "recipe_shaped", data, REPO)[mode]
+        note = (f"{recipe['model_name_or_path']} missing: untrained models with the tiny recipes' architectures "
+                f"({model}); a step costs the same, but an untrained tokenizer's codes change more between samples")
+    elif not (Path(model) / "config.json").is_file() or not Path(data).is_dir():
         assets = video_smoke_assets(out / "assets")
         model, data = assets[mode], assets["data"]
         note = (f"{recipe['model_name_or_path']} missing: untrained 32x32 smoke model {model} "
@@ -129,7 +134,7 @@ def run(mode: str, args, out: Path) -> dict:
                  "--max_steps", str(args.warmup + args.steps), "--logging_steps", "1", "--save_strategy", "no",
                  "--auto_resume", "false", "--torch_num_threads", str(args.threads), "--report_to", "none",
                  "--max_train_samples", str(4 * (args.warmup + args.steps) + 8)]
-    if note:
+    if "smoke" in note:
         overrides += ["--video_window_stride", "1"]
     for item in args.set:
         key, _, value = item.partition("=")
@@ -199,6 +204,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides")
+    parser.add_argument("--smoke", action="store_true", help="time the 32x32 smoke models (seconds per step)")
     parser.add_argument("--output_dir", default=str(REPO / "runs" / "bench" / "video_grpo"))
     args = parser.parse_args(argv)
     for key, value in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("TRL_EXPERIMENTAL_SILENCE", "1")):

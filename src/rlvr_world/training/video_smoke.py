@@ -61,6 +61,49 @@ def _world_model(data: Path, mode: str, output_dir: Path, seed: int = 0) -> None
     processor.save_pretrained(output_dir)
 
 
+def recipe_shaped_assets(root: str | Path, dataset: str | Path, repo: str | Path) -> dict[str, str]:
+    """Untrained models with the tiny PushT recipes' architectures (tokenizers from
+    `recipes/tiny/tokenizer_pusht*.yaml`, world models from `recipes/tiny/video_pretrain_pusht_*.yaml`) on
+    the real 64x64 episodes: the compute of the tiny recipes without their training, for benchmarks."""
+    import datasets
+    import torch
+    import yaml
+
+    from rlvr_world.data.frames import episode_actions
+    from rlvr_world.video.actions import ActionBinner
+    from rlvr_world.video.processor import VideoWorldModelProcessor
+    from rlvr_world.video.tokenizer import (
+        CompressiveVQGANFSQConfig,
+        CompressiveVQGANFSQModel,
+        VQGANFSQConfig,
+        VQGANFSQModel,
+    )
+    from rlvr_world.video.world_model import VideoWorldModelConfig, VideoWorldModelForCausalLM
+
+    root, recipes = Path(root), Path(repo) / "recipes" / "tiny"
+    paths = {"data": str(dataset)}
+    for mode, tokenizer_recipe, build in (("single_step", "tokenizer_pusht", (VQGANFSQConfig, VQGANFSQModel)),
+                                          ("multi_step", "tokenizer_pusht_compressive",
+                                           (CompressiveVQGANFSQConfig, CompressiveVQGANFSQModel))):
+        out = root / mode
+        paths[mode] = str(out)
+        if (out / "model.safetensors").is_file():
+            continue
+        torch.manual_seed(0)
+        tokenizer = build[1](build[0](**yaml.safe_load((recipes / f"{tokenizer_recipe}.yaml").read_text())["model"]))
+        pretrain = yaml.safe_load((recipes / f"video_pretrain_pusht_{mode}.yaml").read_text())
+        episodes = datasets.load_from_disk(str(dataset))["train"]
+        binner = ActionBinner(num_bins=pretrain["num_action_bins"]).fit(episode_actions(episodes))
+        size = tuple(int(x) for x in episodes.features["frames"].shape[1:3])
+        processor = VideoWorldModelProcessor.from_tokenizer(
+            tokenizer.eval(), None, mode, binner, size, num_context_frames=pretrain.get("num_context_frames", 4),
+            num_future_frames=pretrain.get("num_future_frames", 1))
+        config = VideoWorldModelConfig(**processor.model_config_kwargs(), **pretrain["world_model_config"])
+        VideoWorldModelForCausalLM(config).save_pretrained(out)
+        processor.save_pretrained(out)
+    return paths
+
+
 def video_smoke_assets(root: str | Path) -> dict[str, str]:
     """Paths of the tiny assets (`data`, `single_step`, `multi_step`), built under `root` if missing."""
     root = Path(root)
