@@ -63,7 +63,11 @@ def load_processing_class(model_args, task_name: str):
     processor.check_model_config(config)
     if processor.mode != MODES[task_name]:
         raise ValueError(f"{path} is a {processor.mode} world model; task {task_name} needs a {MODES[task_name]} one")
-    processor.visual_tokenizer  # noqa: B018  (load the frozen tokenizer now: a missing one fails at start-up)
+    # Load the frozen tokenizer now (a missing one fails at start-up), on this process's device: every DDP /
+    # DeepSpeed rank holds its own copy, which decodes its completions for the rewards.
+    from accelerate import PartialState
+
+    processor.visual_tokenizer.to(PartialState().device)
     return VisualTokenTokenizer.from_model_config(config, video_processor=processor)
 
 
