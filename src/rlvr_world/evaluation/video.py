@@ -40,6 +40,7 @@ METRICS = ("mse", "mae", "psnr", "ssim", "lpips")
 # Lower is better for these; best-of-N keeps the sample with the lowest (or highest) value.
 LOWER_IS_BETTER = {"mse": True, "mae": True, "psnr": False, "ssim": False, "lpips": True}
 PREDICTORS = ("model", "copy_last_frame", "reconstruction")
+GRID_COLUMNS = 14
 _LABELS = {"model": "world model", "copy_last_frame": "copy last frame", "reconstruction": "tokenizer reconstruction"}
 
 
@@ -513,8 +514,9 @@ def write_report(output_dir: Path, metrics: dict[str, Any]) -> Path:
         for step in range(metrics["future_frames"]):
             lines.append(f"| {step + 1} | " + " | ".join(_fmt(summaries[n]["per_step"]["mse"][step], 5) for n in names) + " |")
     lines += ["", "## Pictures", "", "Curves: `curves.png` (per-step MSE/PSNR; per-window model vs copy MSE).",
-              "Per sampled episode, `samples/episode_N.png` (rows: truth, then each predictor, then |model - truth| x4; "
-              "one column per predicted frame) and `samples/episode_N.gif` (the same panels side by side over time).", ""]
+              "Per sampled episode (N: its row in the split), `samples/episode_N.png` (rows: truth, then each predictor, "
+              f"then |first predictor - truth| x4; one column per predicted frame, the first {GRID_COLUMNS}) and "
+              "`samples/episode_N.gif` (truth and each predictor side by side, every window: context, then predictions).", ""]
     for sample in metrics["samples"]:
         lines.append(f"![episode {sample['episode_index']}]({sample['grid']})")
     lines.append("")
@@ -631,8 +633,9 @@ def evaluate(
     samples = []
     order = [n for n in PREDICTORS if n in predictors]
     for episode, store in kept.items():
-        truth = torch.stack(store["truth"]).flatten(0, 1)
-        shown = {name: torch.stack(store[name]).flatten(0, 1) for name in order}
+        # The grid shows the first GRID_COLUMNS predicted frames; the GIF plays them all.
+        truth = torch.stack(store["truth"]).flatten(0, 1)[:GRID_COLUMNS]
+        shown = {name: torch.stack(store[name]).flatten(0, 1)[:GRID_COLUMNS] for name in order}
         grid = save_grid(output_dir / "samples" / f"episode_{episode}.png", comparison_rows(truth, shown))
         # The GIF plays each window's context, then its predictions (truth beside each predictor).
         context = torch.stack(store["context"])
