@@ -181,7 +181,10 @@ def _save_world_model(path, tokenizer_dir, mode, episodes_dir):
     from rlvr_world.data.frames import episode_actions
     from rlvr_world.video.actions import ActionBinner
     from rlvr_world.video.processor import VideoWorldModelProcessor
-    from rlvr_world.video.world_model import VideoWorldModelConfig, VideoWorldModelForCausalLM
+    from rlvr_world.video.world_model import (
+        VideoWorldModelConfig,
+        VideoWorldModelForCausalLM,
+    )
 
     tokenizer = AutoModel.from_pretrained(str(tokenizer_dir)).eval()
     binner = ActionBinner().fit(episode_actions(datasets.load_from_disk(str(episodes_dir))["train"]))

@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlvr_world.metrics.video import LPIPS, lpips_available, mae, mse, psnr, repeated_frames, ssim
+from rlvr_world.metrics.video import (
+    LPIPS,
+    lpips_available,
+    mae,
+    mse,
+    psnr,
+    repeated_frames,
+    ssim,
+)
 
 TASKS = ("video_single_step", "video_multi_step")
 METRICS = ("mse", "mae", "psnr", "ssim", "lpips")
@@ -289,8 +297,9 @@ class WorldModelPredictor:
 
 
 def load_tokenizer(path: str, device: str):
-    import rlvr_world  # noqa: F401  (registers the tokenizers with the Auto classes)
     from transformers import AutoModel
+
+    import rlvr_world  # noqa: F401  (registers the tokenizers with the Auto classes)
 
     return AutoModel.from_pretrained(path).to(device).eval()
 
@@ -382,12 +391,16 @@ def comparison_rows(truth: torch.Tensor, predictions: dict[str, torch.Tensor]) -
     return rows
 
 
+def _white_border(frames: torch.Tensor, bottom: bool) -> torch.Tensor:
+    """A 1-px white gap right of (and below) each frame, so neighbours stay apart."""
+    return torch.nn.functional.pad(frames.float(), (0, 1, 0, 1) if bottom else (0, 1), value=1.0)
+
+
 def save_grid(path: Path, rows: Sequence[tuple[str, torch.Tensor]], scale: int = 3) -> Path:
     """PNG grid: one row per ``(label, frames [N, 3, H, W])``, frames side by side, 1-px gaps."""
     from PIL import Image
 
-    pad = lambda x: torch.nn.functional.pad(x.float(), (0, 1, 0, 1), value=1.0)  # noqa: E731
-    grid = torch.cat([torch.cat(list(pad(frames)), dim=-1) for _, frames in rows], dim=-2)
+    grid = torch.cat([torch.cat(list(_white_border(frames, bottom=True)), dim=-1) for _, frames in rows], dim=-2)
     image = Image.fromarray(_to_uint8(grid))
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -399,8 +412,7 @@ def save_gif(path: Path, panels: Sequence[torch.Tensor], scale: int = 3, duratio
     """Animated GIF whose frame ``t`` shows ``panels[i][t]`` side by side (each ``[T, 3, H, W]``)."""
     from PIL import Image
 
-    pad = lambda x: torch.nn.functional.pad(x.float(), (0, 1), value=1.0)  # noqa: E731
-    frames = _to_uint8(torch.cat([pad(p) for p in panels], dim=-1))
+    frames = _to_uint8(torch.cat([_white_border(p, bottom=False) for p in panels], dim=-1))
     images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
