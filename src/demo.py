@@ -224,7 +224,7 @@ def main(argv=None):
     args.grpo_steps = args.grpo_steps or (base.gpu_grpo_steps if args.gpu else base.grpo_steps)
     args.sft_epochs = args.sft_epochs or base.sft_epochs
     if args.quick:
-        args.eval_samples = min(args.eval_samples, 8)
+        args.eval_samples = min(args.eval_samples, base.quick_eval_samples)
     out = Path(args.output_dir)
     report_dir = out / "textgame"
     logs = report_dir / "logs"

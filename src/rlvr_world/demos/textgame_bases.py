@@ -40,7 +40,8 @@ class DemoBase:
     gpu_eval_samples: int
     eval_batch_size: int
     eval_max_new_tokens: int
-    quick_demonstrations: int  # --quick: SFT demonstrations
+    quick_demonstrations: int  # --quick: SFT demonstrations ...
+    quick_eval_samples: int  # ... and rows per held-out split
     quick_grpo: tuple[str, ...] = ()  # --quick: extra GRPO overrides
     gpu_grpo: tuple[str, ...] = ()  # --gpu: larger GRPO batches
 
@@ -48,13 +49,15 @@ class DemoBase:
 BASES = {
     "tiny": DemoBase("tiny", REPO / "recipes" / "tiny", "runs/demo", "tiny", JSON_PROMPTS, lora=False,
                      balanced_reference=True, base_rows=False, sft_epochs=12, grpo_steps=100, eval_samples=300,
-                     gpu_grpo_steps=100, gpu_eval_samples=300, eval_batch_size=64, eval_max_new_tokens=128, quick_demonstrations=16),
+                     gpu_grpo_steps=100, gpu_eval_samples=300, eval_batch_size=64, eval_max_new_tokens=128, quick_demonstrations=16,
+                     quick_eval_samples=8),
     # Compact prompts: a median of 610 tokens with SmolLM2's chat template (851 with the tiny demo's flags).
     # On 2 CPU cores one GRPO step (8 samples) takes minutes: the CPU defaults fit the hour, not the target.
     "smollm2": DemoBase("smollm2", REPO / "recipes" / "small", "runs/demo_smollm2", "smollm2-135m-instruct",
                         ("--no_rules", "--no_examples", "--state_format", "json_min", "--short_instruction"),
                         lora=True, balanced_reference=False, base_rows=True, sft_epochs=None, grpo_steps=10,
                         eval_samples=40, gpu_grpo_steps=200, gpu_eval_samples=300, eval_batch_size=16, eval_max_new_tokens=192, quick_demonstrations=4,
+                        quick_eval_samples=2,
                         quick_grpo=("--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1",
                                     "--num_generations", "2"),
                         gpu_grpo=("--per_device_train_batch_size", "16", "--num_generations", "8")),  # 8 prompts
