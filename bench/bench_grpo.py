@@ -58,6 +58,15 @@ def ensure_assets(recipe: dict, work: Path) -> tuple[str, str, str]:
     return model, data, "; ".join(notes)
 
 
+def generation_uses_cache(trainer) -> bool:
+    """What `generate()` resolves for the KV cache: TRL's generation config (None unless set), else the
+    model's generation config, else transformers' default (on)."""
+    for value in (trainer.generation_config.use_cache, trainer.model.generation_config.use_cache):
+        if value is not None:
+            return bool(value)
+    return True
+
+
 def summarize(records: list[dict], warmup: int) -> dict:
     steps = [r for r in records if "step_time" in r and r["step"] > warmup]
     if not steps:
@@ -133,7 +142,7 @@ def main(argv=None):
     start = time.perf_counter()
     trainer = grpo.main(script_args, training_args, model_args)
     wall = time.perf_counter() - start
-    use_cache = trainer.generation_config.use_cache  # what TRL passes to generate(): the KV cache on
+    use_cache = generation_uses_cache(trainer)
 
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     summary = summarize(records, args.warmup)

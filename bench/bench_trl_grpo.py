@@ -49,7 +49,9 @@ def bare_trl_steps(recipe: dict, model: str, data: str, steps: int, warmup: int,
     lora = LoraConfig(r=recipe["lora_r"], lora_alpha=recipe["lora_alpha"], lora_dropout=recipe["lora_dropout"],
                       target_modules=recipe["lora_target_modules"], task_type="CAUSAL_LM")
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config, train_dataset=train, peft_config=lora)
-    use_cache = bool(trainer.generation_config.use_cache)  # what TRL passes to generate()
+    from bench_grpo import generation_uses_cache
+
+    use_cache = generation_uses_cache(trainer)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
@@ -75,10 +77,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for key, value in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(key, value)
+    import bench_grpo
     import torch
     import yaml
-
-    import bench_grpo
 
     torch.set_num_threads(args.threads)
     recipe = yaml.safe_load(Path(args.recipe).read_text())
