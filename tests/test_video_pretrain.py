@@ -99,6 +99,9 @@ def test_single_step_pretrain_save_and_resume(workdir):
     generated = generate_next_frame(model, processor, prompt, do_sample=False, decode=True)
     assert generated.frames.shape == (1, 1, 3, 8, 8)
     assert (out / "visual_tokenizer" / "model.safetensors").is_file()
+    # checkpoints load like releases too (their processor points at the original tokenizer)
+    from_checkpoint = VideoWorldModelProcessor.from_pretrained(out / "checkpoint-3")
+    assert from_checkpoint.visual_tokenizer.config.codebook_size == 125
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3]
     assert (out / "loss_curve.png").is_file()

@@ -28,6 +28,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 from rlvr_world.data.frames import ACTIONS, FRAMES, EpisodeReader, episode_actions
 from rlvr_world.video.actions import ActionBinner
@@ -234,6 +235,19 @@ def plot_loss_curve(output_dir: str) -> Path | None:
     return path
 
 
+class SaveProcessorCallback(TrainerCallback):
+    """Writes the processor config into every checkpoint, so a checkpoint loads like a release
+    (its tokenizer reference is the tokenizer's absolute path, not a copy)."""
+
+    def __init__(self, processor: VideoWorldModelProcessor):
+        self.processor = processor
+
+    def on_save(self, args, state, control, **kwargs):
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            self.processor.save_pretrained(checkpoint, save_tokenizer=False)
+
+
 def pretrain(script_args, training_args):
     """Tokenise (cached), train with `Trainer`, save model + processor + tokenizer copy."""
     from transformers import Trainer
@@ -262,7 +276,7 @@ def pretrain(script_args, training_args):
     logger.info("model: %.2fM parameters, %d tokens per sequence", model.num_parameters() / 1e6, processor.sequence_length)
     if training_args.should_save:  # the directory is usable (model config aside) from the start
         processor.save_pretrained(training_args.output_dir)
-    callbacks = [JsonlLogCallback()]
+    callbacks = [JsonlLogCallback(), SaveProcessorCallback(processor)]
     if script_args.max_train_seconds:
         callbacks.append(TimeLimitCallback(script_args.max_train_seconds))
     training_args.remove_unused_columns = False  # the collator picks its columns
