@@ -153,7 +153,7 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, settings: di
     (report_dir / "report.md").write_text("\n".join(lines))
 
 
-def run_webpage_demo(out: Path, quick: bool = False, eval_samples: int = 200, grpo_steps: int = 100,
+def run_webpage_demo(out: Path, quick: bool = False, eval_samples: int = 250, grpo_steps: int = 200,
                      num_demonstrations: int = 200, sft_epochs: float = 10) -> dict:
     """Run every stage under ``out`` (data and model beside the text game's) and return the report."""
     from rlvr_world.data.webpage import main as make_webpage
@@ -208,8 +208,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="runs/demo")
     parser.add_argument("--quick", action="store_true", help="seconds-long stages, for tests")
-    parser.add_argument("--eval_samples", type=int, default=200, help="rows per held-out split to evaluate")
-    parser.add_argument("--grpo_steps", type=int, default=100)
+    parser.add_argument("--eval_samples", type=int, default=250, help="rows per held-out split to evaluate")
+    parser.add_argument("--grpo_steps", type=int, default=200)
     parser.add_argument("--num_demonstrations", type=int, default=200)
     parser.add_argument("--sft_epochs", type=float, default=10)
     args = parser.parse_args(argv)
