@@ -4,15 +4,32 @@ import json
 
 import datasets
 import pytest
-
 from helpers import REPO
-from rlvr_world.data.webpage import WebDataFormatError, build_dataset, from_hub_columns, to_hub_rows
-from rlvr_world.data.webpage_generator import Shop, make_catalog, make_splits, play_episode
+
+from rlvr_world.data.webpage import (
+    WebDataFormatError,
+    build_dataset,
+    from_hub_columns,
+    to_hub_rows,
+)
+from rlvr_world.data.webpage_generator import (
+    Shop,
+    make_catalog,
+    make_splits,
+    play_episode,
+)
 from rlvr_world.data.webpage_generator.generate import episode_rng, input_key
 from rlvr_world.metrics.webpage import score_completion
 from rlvr_world.rewards import get_reward_funcs
-from rlvr_world.text.webpage import (Item, WebPromptOptions, format_changes, no_changes, parse_changes,
-                                     render_tree, tree_changes)
+from rlvr_world.text.webpage import (
+    Item,
+    WebPromptOptions,
+    format_changes,
+    no_changes,
+    parse_changes,
+    render_tree,
+    tree_changes,
+)
 
 FIXTURE = REPO / "tests" / "fixtures" / "webarena_world_model_cot"
 GOLD = ("New items:\n[55] StaticText 'Added 2 to cart'\n\nDeleted items:\nNone\n\n"

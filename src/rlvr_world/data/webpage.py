@@ -16,12 +16,18 @@ and ``answer`` (reasoning, then the three sections), and RL columns ``prompt`` (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import datasets
 
-from rlvr_world.text.webpage import WebPromptOptions, build_prompt, count_changes, format_changes, parse_changes
+from rlvr_world.text.webpage import (
+    WebPromptOptions,
+    build_prompt,
+    count_changes,
+    format_changes,
+    parse_changes,
+)
 
 CANONICAL_COLUMNS = {
     "prompt": "the user prompt (chat messages, or a plain string with `--plain_prompt`)",
@@ -159,7 +165,11 @@ def split_summary(dataset: datasets.Dataset, name: str) -> dict:
 def _parser():
     import argparse
 
-    from rlvr_world.data.webpage_generator import DEFAULT_EPISODES, DEFAULT_HELDOUT_PAGES, PAGE_TYPES
+    from rlvr_world.data.webpage_generator import (
+        DEFAULT_EPISODES,
+        DEFAULT_HELDOUT_PAGES,
+        PAGE_TYPES,
+    )
 
     parser = argparse.ArgumentParser(
         prog="make_dataset.py webpage",

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from rlvr_world.evaluation.textgame import GenerationOptions, generate_completions, load_causal_lm
+from rlvr_world.evaluation.textgame import (
+    GenerationOptions,
+    generate_completions,
+    load_causal_lm,
+)
 from rlvr_world.metrics.webpage import F1Counter, score_completion
 from rlvr_world.text.webpage import format_changes, no_changes
 

@@ -20,8 +20,9 @@ are deleted, and those whose line differs under the same ID are updated (listed 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 SECTIONS = ("New items", "Deleted items", "Updated items")
 NONE_LINE = "None"

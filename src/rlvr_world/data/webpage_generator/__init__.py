@@ -8,7 +8,13 @@ Everything is deterministic in the seed.
 >>> splits = make_splits(seed=0)  # train / heldout_transitions / heldout_pages
 """
 
-from .generate import DEFAULT_EPISODES, DEFAULT_HELDOUT_PAGES, generate_episodes, make_splits, play_episode
+from .generate import (
+           DEFAULT_EPISODES,
+           DEFAULT_HELDOUT_PAGES,
+           generate_episodes,
+           make_splits,
+           play_episode,
+)
 from .shop import PAGE_TYPES, Shop, ShopState, make_catalog
 
 __all__ = ["DEFAULT_EPISODES", "DEFAULT_HELDOUT_PAGES", "PAGE_TYPES", "Shop", "ShopState", "generate_episodes",

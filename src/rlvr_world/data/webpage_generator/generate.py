@@ -14,9 +14,27 @@ from collections.abc import Iterable
 
 from rlvr_world.text.webpage import render_tree, tree_changes
 
-from .shop import (ACCOUNT_LINK, ADD_BUTTON, CART_LINK, CART_ROW, CHECKOUT, COLORS, EMAIL_BOX, FEATURED_LINK,
-                   MAX_QUANTITY, NAME_BOX, NOUNS, NUM_FEATURED, QUANTITY, RESULT_LINK, SAVE_BUTTON, SEARCH_BOX,
-                   Shop, ShopState, make_catalog)
+from .shop import (
+    ACCOUNT_LINK,
+    ADD_BUTTON,
+    CART_LINK,
+    CART_ROW,
+    CHECKOUT,
+    COLORS,
+    EMAIL_BOX,
+    FEATURED_LINK,
+    MAX_QUANTITY,
+    NAME_BOX,
+    NOUNS,
+    NUM_FEATURED,
+    QUANTITY,
+    RESULT_LINK,
+    SAVE_BUTTON,
+    SEARCH_BOX,
+    Shop,
+    ShopState,
+    make_catalog,
+)
 
 DEFAULT_EPISODES = 600
 DEFAULT_HELDOUT_PAGES = ("account",)
