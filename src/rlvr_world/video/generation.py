@@ -101,7 +101,7 @@ def _generation_config(
     # The layout fixes every length and the constraint places EOS (only ever as the single-step
     # sequence's last token), so no min_new_tokens: it would mask the one allowed token there.
     return GenerationConfig(
-        max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=use_cache,
+        max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=use_cache, return_dict_in_generate=True,
         pad_token_id=processor.pad_token_id, bos_token_id=processor.bos_token_id, eos_token_id=None, **sampling,
     )
 
@@ -152,7 +152,7 @@ def generate_next_frame(
     kinds = processor.token_kinds()[processor.prompt_length:]  # N visual positions, then EOS
     config = _generation_config(processor, len(kinds), do_sample, temperature, top_k, top_p, use_cache)
     constraint = CodeRangeLogitsProcessor(prompts.shape[1], _ranges(processor, kinds))
-    sequences = model.generate(prompts, generation_config=config, logits_processor=LogitsProcessorList([constraint]))
+    sequences = model.generate(prompts, generation_config=config, logits_processor=LogitsProcessorList([constraint])).sequences
     completion = sequences[:, prompts.shape[1]:]
     codes, _ = processor.completion_to_codes(completion)
     return VideoGenerationOutput(
@@ -212,7 +212,7 @@ def rollout(
     def sample_frame(sequence: torch.Tensor, cache):
         constraint = CodeRangeLogitsProcessor(sequence.shape[1], visual)
         out = model.generate(sequence, generation_config=config, logits_processor=LogitsProcessorList([constraint]),
-                             cache=cache, return_dict_in_generate=True)
+                             cache=cache)
         return out.sequences[:, -n:], out.get("cache")
 
     sequence, cache, previous = prompts, None, None
