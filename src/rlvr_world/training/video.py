@@ -34,17 +34,6 @@ METRICS_FILE = "video_metrics.jsonl"
 # --------------------------------------------------------------------------------------------- model side
 
 
-def _allow_trl_model_loading() -> None:
-    """TRL 1.16's `create_model_from_path` (the policy, and the reference model when beta > 0) reads
-    `config.auto_map` for any architecture that is not in `transformers`; configs without remote code
-    have no such attribute, so a registered model fails there. An empty map sends TRL (and transformers'
-    remote-code check) to the registered AutoModelForCausalLM class."""
-    from rlvr_world.video.world_model import VideoWorldModelConfig
-
-    if not hasattr(VideoWorldModelConfig, "auto_map"):
-        VideoWorldModelConfig.auto_map = {}
-
-
 def load_processing_class(model_args, task_name: str):
     """The world model's `VisualTokenTokenizer`, with its processor attached (`.video_processor`)."""
     from transformers import AutoConfig
@@ -54,7 +43,6 @@ def load_processing_class(model_args, task_name: str):
     from rlvr_world.video.token_text import VisualTokenTokenizer, register_auto_tokenizer
 
     register_auto_tokenizer()
-    _allow_trl_model_loading()
     path = model_args.model_name_or_path
     config = AutoConfig.from_pretrained(path, revision=model_args.model_revision)
     if getattr(config, "model_type", None) != "video_world_model":

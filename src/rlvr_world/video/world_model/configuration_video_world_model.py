@@ -41,6 +41,9 @@ class VideoWorldModelConfig(LlamaConfig):
     """
 
     model_type = "video_world_model"
+    # TRL 1.16 loads models (the policy, and the reference when beta > 0) through `config.auto_map` for any
+    # architecture outside transformers; an empty map (not None) sends it to our registered Auto class.
+    auto_map = {}
 
     num_visual_codes: int = 4375
     num_context_codes: int = 0
