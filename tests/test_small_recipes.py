@@ -1,34 +1,19 @@
 """recipes/small (the pre-trained SmolLM2 base): the recipes parse and agree with each other, and their code
 path (LoRA SFT merged into a plain checkpoint, then LoRA GRPO from it) runs on a tiny LLaMA built from a config."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from helpers import REPO, entry
 
-from helpers import REPO
 from rlvr_world.training.cli import load_recipe, parse_recipe
 
 SMALL = REPO / "recipes" / "small"
 LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
-def entry(name):
-    spec = importlib.util.spec_from_file_location(f"entry_{name}", REPO / "src" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +71,11 @@ def test_lora_sft_merge_then_two_lora_grpo_steps(tiny_llama, tmp_path):
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoModelForCausalLM
 
-    from rlvr_world.evaluation.textgame import GenerationOptions, generate_completions, load_causal_lm
+    from rlvr_world.evaluation.textgame import (
+        GenerationOptions,
+        generate_completions,
+        load_causal_lm,
+    )
 
     sft, grpo = entry("sft"), entry("grpo")
     merged = tmp_path / "sft"
@@ -139,7 +128,12 @@ def test_compact_prompts_for_the_pretrained_base():
     """`--short_instruction --state_format json_min`: the same state, action and answer marker in fewer
     characters (the demo measures the tokens: median 610 with SmolLM2's chat template, against 851)."""
     from rlvr_world.data.textgame_generator import generate_transitions
-    from rlvr_world.text.textgame import SHORT_INSTRUCTION, PromptOptions, build_prompt, current_game_state
+    from rlvr_world.text.textgame import (
+        SHORT_INSTRUCTION,
+        PromptOptions,
+        build_prompt,
+        current_game_state,
+    )
 
     record = generate_transitions(games=["sort-recycling"], episodes_per_game=1)[1]
     json_prompt = build_prompt(record, None, None, PromptOptions(False, False, "json"))

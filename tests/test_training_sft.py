@@ -1,34 +1,17 @@
 """src/sft.py on the smoke assets: completion-only loss, demonstration subsets, LoRA and merge_lora."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 import yaml
+from helpers import REPO, entry
 
-from helpers import REPO
 from rlvr_world.training.cli import parse_recipe
 from rlvr_world.training.smoke import smoke_assets
 
-
-def entry(name):
-    spec = importlib.util.spec_from_file_location(f"entry_{name}", REPO / "src" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on 2 busy cores, 2 OpenMP threads made these runs 3-30x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")

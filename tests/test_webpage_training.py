@@ -5,9 +5,11 @@ import json
 import datasets
 import pytest
 import yaml
-from test_training_grpo import entry, one_thread  # noqa: F401  (one torch thread for every test here)
+from helpers import entry
 
 from rlvr_world.training.cli import is_complete_checkpoint, parse_recipe
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # one torch thread for every test here
 
 
 @pytest.fixture(scope="session")
