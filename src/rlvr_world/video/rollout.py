@@ -12,8 +12,8 @@ nothing but the prompt reaches this function, they travel in the prompt text aft
 The samples come from `rlvr_world.video.generation` (constrained to the valid code range at every
 position, temperature / top-k / top-p from `GRPOConfig`); multi-step rollouts insert the true
 action tokens after each frame and mark them `env_mask = 0`, which TRL multiplies into the loss
-mask. The hook returns the sampled frame codes (and, multi-step, the context codes) and the
-processor, so the reward callables decode every completion once with the frozen tokenizer.
+mask. The hook returns (multi-step) the context codes and the processor; the reward callables
+read the frame codes from `completion_ids` and decode every completion once with the frozen tokenizer.
 """
 
 from __future__ import annotations
@@ -87,15 +87,14 @@ def make_rollout_func(processor: VideoWorldModelProcessor, tokenizer: VisualToke
             gather_deepspeed3_params=getattr(trainer.args, "ds3_gather_for_generation", True),
         ) as model:
             out = sample_completions(model, processor, tokenizer, prompts, **_sampling(trainer.args))
-        codes = out.frame_codes.cpu()
+        rows = len(out.completion_ids)
         context = processor.context_codes_from_prompt(out.prompt_ids.cpu()) if processor.mode == MULTI_STEP else None
         return {
             "prompt_ids": out.prompt_ids.tolist(),
             "completion_ids": out.completion_ids.tolist(),
             "logprobs": None,  # TRL recomputes the policy's log-probs itself
             "env_mask": out.env_mask.tolist(),
-            "frame_codes": list(codes),
-            "context_codes": list(context) if context is not None else [None] * len(codes),
+            "context_codes": list(context) if context is not None else [None] * rows,
             "video_processor": processor,
         }
 
