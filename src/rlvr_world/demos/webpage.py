@@ -184,11 +184,12 @@ def run_webpage_demo(out: Path, quick: bool = False, eval_samples: int = 250, gr
             "--output_dir", str(sft_dir), "--num_demonstrations", str(num_demonstrations),
             "--num_train_epochs", str(sft_epochs), *quick_eval], logs)
     grpo_dir = report_dir / "grpo"
+    # GRPO runs alone, so it keeps torch's default threads (every core), as SFT does.
     if not (grpo_dir / "model.safetensors").exists():
         quick_rl = ["--max_completion_length", "8", "--accuracy_eval_steps", "0", "--save_steps", "1"] if quick else []
         timings["RLVR (GRPO)"] = run_stage("grpo", [
             str(SRC / "grpo.py"), str(RECIPES / "webpage_grpo.yaml"), *common, "--model_name_or_path", str(sft_dir),
-            "--output_dir", str(grpo_dir), "--max_steps", str(grpo_steps), "--torch_num_threads", "1",
+            "--output_dir", str(grpo_dir), "--max_steps", str(grpo_steps),
             "--accuracy_eval_steps", str(max(grpo_steps // 4, 1)), *quick_eval, *quick_rl], logs)
     eval_start = time.perf_counter()
     rows = evaluate_all({"no-change baseline": None, "sft": sft_dir, "rlvr": grpo_dir}, data_dir,
