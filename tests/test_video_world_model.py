@@ -44,6 +44,7 @@ from rlvr_world.video.world_model import (
     VideoWorldModelForCausalLM,
     VideoWorldModelModel,
 )
+from rlvr_world.video.world_model.modeling_video_world_model import NO_TOKEN, previous_frame_tokens
 
 IMAGE = (8, 8)
 
@@ -81,11 +82,12 @@ def multi(compressive_tokenizer) -> VideoWorldModelProcessor:
     )
 
 
-def tiny_model(processor: VideoWorldModelProcessor, seed: int = 0) -> VideoWorldModelForCausalLM:
+def tiny_model(processor: VideoWorldModelProcessor, seed: int = 0, frame_positions: bool = False) -> VideoWorldModelForCausalLM:
     torch.manual_seed(seed)
+    layout = processor.frame_layout(128) if frame_positions else {}
     config = VideoWorldModelConfig(
         **processor.model_config_kwargs(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=128,
+        num_attention_heads=4, max_position_embeddings=128, **layout,
     )
     return VideoWorldModelForCausalLM(config).eval()
 
@@ -136,6 +138,61 @@ def test_save_load_auto_classes(tmp_path, single):
     assert loaded.get_output_embeddings().out_features == loaded.config.vocab_size
     assert loaded.config.num_hidden_layers == 2
     assert isinstance(AutoModel.from_pretrained(tmp_path), VideoWorldModelModel)
+
+
+def test_frame_layout_and_previous_frame_tokens(single, multi):
+    # single-step, k = 2, N = 4, D = 2: [f0 a a][f1 a a] BOS [target] EOS
+    assert single.frame_layout(128) == {"tokens_per_frame": 4, "frame_starts": [0, 6, 13]}
+    ids = torch.arange(100, 100 + single.sequence_length).unsqueeze(0)
+    found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
+    none = NO_TOKEN
+    # position 5 predicts frame 1's first token: it sees frame 0's (id 100); BOS (12) predicts the
+    # target's first token and sees the last context frame's (id 106); EOS is predicted from nothing
+    assert found[0].tolist() == [none] * 5 + [100, 101, 102, 103] + [none] * 3 + [106, 107, 108, 109] + [none] * 2
+    # multi-step: 16 context tokens (another grid), D = 2, then frames of 4 every 6 positions,
+    # continuing past the training length for longer rollouts; the first future frame sees nothing
+    layout = multi.frame_layout(40)
+    assert layout == {"tokens_per_frame": 4, "frame_starts": [18, 24, 30, 36]}
+    ids = torch.arange(100, 100 + multi.sequence_length).unsqueeze(0)
+    found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), layout["frame_starts"], 4)
+    assert found[0, :23].eq(none).all()
+    assert found[0, 23:27].tolist() == [118, 119, 120, 121] and found[0, 29:33].tolist() == [124, 125, 126, 127]
+    with pytest.raises(ValueError, match="needs frame_starts"):
+        VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4)
+    with pytest.raises(ValueError, match="overlap"):
+        VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4, frame_starts=[0, 3])
+
+
+def test_previous_frame_input_follows_positions(tmp_path, single):
+    model = tiny_model(single, seed=2, frame_positions=True)
+    ids = torch.randint(0, single.num_visual_codes, (2, single.sequence_length))
+    with torch.no_grad():
+        full = model(ids).logits
+        # the input is used: without the projection the logits differ, from the first position that has one
+        plain = tiny_model(single, seed=2, frame_positions=True)
+        nn.init.zeros_(plain.model.previous_frame_projection.weight)
+        differs = (plain(ids).logits - full).abs().amax((0, 2)) > 1e-6
+        assert not differs[:5].any() and differs[5]
+        # after a KV cache the model cannot see the previous frame by itself: it says so
+        first = model(ids[:, :10], use_cache=True)
+        with pytest.raises(ValueError, match="previous_frame_ids"):
+            model(ids[:, 10:], cache=first.past_key_values)
+        # given the tokens (as generate does), the cached logits equal the full pass
+        found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
+        first = model(ids[:, :10], use_cache=True)
+        rest = model(ids[:, 10:], cache=first.past_key_values, previous_frame_ids=found[:, 10:]).logits
+        assert torch.allclose(rest, full[:, 10:], atol=1e-5)
+        # left padding shifts position_ids, and the looked-up tokens with them
+        pad = torch.full((2, 3), single.pad_token_id)
+        mask = torch.cat([torch.zeros(2, 3), torch.ones_like(ids)], 1).long()
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        padded = model(torch.cat([pad, ids], 1), attention_mask=mask, position_ids=positions).logits
+        assert torch.allclose(padded[:, 3:], full, atol=1e-5)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert loaded.config.frame_starts == [0, 6, 13] and loaded.config.tokens_per_frame == 4
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, full)
 
 
 # ------------------------------------------------------------------------------------ layouts
@@ -337,14 +394,15 @@ def test_rollout_shapes_env_mask_and_actions(multi):
     assert torch.equal(parts["frame_codes"], out.frame_codes)
 
 
-def test_kv_cache_equals_no_cache_greedy(single, multi):
-    model = tiny_model(single, seed=1)
+@pytest.mark.parametrize("frame_positions", [False, True])
+def test_kv_cache_equals_no_cache_greedy(single, multi, frame_positions):
+    model = tiny_model(single, seed=1, frame_positions=frame_positions)
     prompt = single.build_prompt(torch.rand(2, 2, 3, 8, 8), torch.rand(2, 2, 2) * 500)
     cached = generate_next_frame(model, single, prompt, do_sample=False, use_cache=True)
     uncached = generate_next_frame(model, single, prompt, do_sample=False, use_cache=False)
     assert torch.equal(cached.completion_ids, uncached.completion_ids)
 
-    model = tiny_model(multi, seed=1)
+    model = tiny_model(multi, seed=1, frame_positions=frame_positions)
     actions = torch.rand(2, 3, 2) * 500
     prompt = multi.build_prompt(torch.rand(2, 1, 3, 8, 8), actions)
     action_ids = multi.action_tokens(actions)[:, 1:]

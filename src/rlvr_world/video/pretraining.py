@@ -203,6 +203,8 @@ def build_model(script_args, processor: VideoWorldModelProcessor):
     if options["max_position_embeddings"] < processor.sequence_length:
         raise ValueError(f"world_model_config.max_position_embeddings={options['max_position_embeddings']} is shorter "
                          f"than the sequences ({processor.sequence_length} tokens)")
+    if options.pop("previous_frame_input", False):
+        options.update(processor.frame_layout(options["max_position_embeddings"]))
     config = VideoWorldModelConfig(**processor.model_config_kwargs(), **options)
     return VideoWorldModelForCausalLM(config)
 

@@ -122,6 +122,21 @@ class VideoWorldModelProcessor:
             "num_action_bins": self.num_action_bins,
         }
 
+    def frame_layout(self, max_positions: int) -> dict[str, Any]:
+        """`tokens_per_frame` and `frame_starts` of a config whose previous-frame input follows these sequences.
+
+        Single-step: every context frame, then the target frame after BOS. Multi-step: every future frame
+        that fits in `max_positions` (rollouts may run past the training length); the context block uses
+        another codebook and grid, so the first future frame has no previous frame to see.
+        """
+        n, d = self.tokens_per_frame, self.action_dim
+        if self.mode == SINGLE_STEP:
+            starts = [i * (n + d) for i in range(self.num_context_frames)]
+            starts.append(self.num_context_frames * (n + d) + 1)
+        else:
+            starts = list(range(self.context_tokens + d, max_positions, n + d))
+        return {"tokens_per_frame": n, "frame_starts": starts}
+
     def check_model_config(self, config) -> None:
         """Raise if a model config's vocabulary layout differs from this processor's."""
         for name, value in self.model_config_kwargs().items():

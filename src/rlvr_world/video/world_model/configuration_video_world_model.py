@@ -36,6 +36,11 @@ class VideoWorldModelConfig(LlamaConfig):
         num_visual_codes (`int`, defaults to 4375): size of the predicted frames' codebook.
         num_context_codes (`int`, defaults to 0): size of the context codebook (compressive tokenizer).
         num_action_bins (`int`, defaults to 256): bins per action dimension.
+        tokens_per_frame (`int`, defaults to 0): visual tokens per frame; with `frame_starts`, turns on the
+            previous-frame input (each position also sees the previous frame's token at the place it
+            predicts; 0 turns it off).
+        frame_starts (`list[int]`, defaults to `[]`): sequence positions where a frame's
+            `tokens_per_frame` visual tokens begin (the processor's `frame_layout` fills both fields).
         Other arguments: see [`transformers.LlamaConfig`]; the defaults here are the paper's
         138M model (12 layers, hidden 768, 12 heads, FFN 3072).
     """
@@ -48,6 +53,8 @@ class VideoWorldModelConfig(LlamaConfig):
     num_visual_codes: int = 4375
     num_context_codes: int = 0
     num_action_bins: int = 256
+    tokens_per_frame: int = 0
+    frame_starts: list[int] | None = None
 
     vocab_size: int | None = None
     hidden_size: int = 768
@@ -63,6 +70,13 @@ class VideoWorldModelConfig(LlamaConfig):
         for name in ("num_visual_codes", "num_action_bins"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.tokens_per_frame < 0:
+            raise ValueError(f"tokens_per_frame must be >= 0, got {self.tokens_per_frame}")
+        self.frame_starts = sorted(int(s) for s in (self.frame_starts or []))
+        if self.tokens_per_frame and not self.frame_starts:
+            raise ValueError("tokens_per_frame needs frame_starts (the positions where frames begin)")
+        if any(b - a < self.tokens_per_frame for a, b in zip(self.frame_starts, self.frame_starts[1:])):
+            raise ValueError(f"frame_starts {self.frame_starts} overlap: frames of {self.tokens_per_frame} tokens")
         if self.num_context_codes < 0:
             raise ValueError(f"num_context_codes must be >= 0, got {self.num_context_codes}")
         layout = vocabulary_layout(self.num_visual_codes, self.num_context_codes, self.num_action_bins)
