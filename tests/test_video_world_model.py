@@ -163,6 +163,18 @@ def test_frame_layout_and_previous_frame_tokens(single, multi):
         VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4, frame_starts=[0, 3])
 
 
+def test_recipe_option_fills_the_frame_layout(single):
+    from rlvr_world.video.pretraining import world_model_config
+
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = world_model_config(single, {**small, "previous_frame_input": True})
+    assert (config.tokens_per_frame, config.frame_starts) == (4, [0, 6, 13])
+    assert config.max_position_embeddings == single.sequence_length
+    assert world_model_config(single, small).tokens_per_frame == 0
+    with pytest.raises(ValueError, match="shorter than the sequences"):
+        world_model_config(single, {**small, "max_position_embeddings": 10})
+
+
 def test_previous_frame_input_follows_positions(tmp_path, single):
     model = tiny_model(single, seed=2, frame_positions=True)
     ids = torch.randint(0, single.num_visual_codes, (2, single.sequence_length))

@@ -56,7 +56,7 @@ def _world_model(data: Path, mode: str, output_dir: Path, seed: int = 0) -> None
         processor = VideoWorldModelProcessor.from_tokenizer(tokenizer, None, mode, binner, size, num_future_frames=3)
     config = VideoWorldModelConfig(**processor.model_config_kwargs(), hidden_size=32, intermediate_size=64,
                                    num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                                   max_position_embeddings=512)
+                                   max_position_embeddings=512, **processor.frame_layout(512))
     VideoWorldModelForCausalLM(config).save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
 
@@ -78,7 +78,8 @@ def recipe_shaped_assets(root: str | Path, dataset: str | Path, repo: str | Path
         VQGANFSQConfig,
         VQGANFSQModel,
     )
-    from rlvr_world.video.world_model import VideoWorldModelConfig, VideoWorldModelForCausalLM
+    from rlvr_world.video.pretraining import world_model_config
+    from rlvr_world.video.world_model import VideoWorldModelForCausalLM
 
     root, recipes = Path(root), Path(repo) / "recipes" / "tiny"
     paths = {"data": str(dataset)}
@@ -98,7 +99,7 @@ def recipe_shaped_assets(root: str | Path, dataset: str | Path, repo: str | Path
         processor = VideoWorldModelProcessor.from_tokenizer(
             tokenizer.eval(), None, mode, binner, size, num_context_frames=pretrain.get("num_context_frames", 4),
             num_future_frames=pretrain.get("num_future_frames", 1))
-        config = VideoWorldModelConfig(**processor.model_config_kwargs(), **pretrain["world_model_config"])
+        config = world_model_config(processor, pretrain["world_model_config"])
         VideoWorldModelForCausalLM(config).save_pretrained(out)
         processor.save_pretrained(out)
     return paths

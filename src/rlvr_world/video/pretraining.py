@@ -192,21 +192,30 @@ def collate_windows(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
 
 def build_model(script_args, processor: VideoWorldModelProcessor):
-    from rlvr_world.video.world_model import VideoWorldModelConfig, VideoWorldModelForCausalLM
+    from rlvr_world.video.world_model import VideoWorldModelForCausalLM
 
     if script_args.init_from:
         model = VideoWorldModelForCausalLM.from_pretrained(script_args.init_from)
         processor.check_model_config(model.config)
         return model
-    options = dict(script_args.world_model_config)
+    return VideoWorldModelForCausalLM(world_model_config(processor, script_args.world_model_config))
+
+
+def world_model_config(processor: VideoWorldModelProcessor, options: dict[str, Any]):
+    """A recipe's `world_model_config` as a `VideoWorldModelConfig` for this processor's sequences.
+
+    Besides Llama's fields it takes `previous_frame_input: true`, which fills the frame layout in.
+    """
+    from rlvr_world.video.world_model import VideoWorldModelConfig
+
+    options = dict(options)
     options.setdefault("max_position_embeddings", processor.sequence_length)
     if options["max_position_embeddings"] < processor.sequence_length:
         raise ValueError(f"world_model_config.max_position_embeddings={options['max_position_embeddings']} is shorter "
                          f"than the sequences ({processor.sequence_length} tokens)")
     if options.pop("previous_frame_input", False):
         options.update(processor.frame_layout(options["max_position_embeddings"]))
-    config = VideoWorldModelConfig(**processor.model_config_kwargs(), **options)
-    return VideoWorldModelForCausalLM(config)
+    return VideoWorldModelConfig(**processor.model_config_kwargs(), **options)
 
 
 def plot_loss_curve(output_dir: str) -> Path | None:
