@@ -149,6 +149,9 @@ def test_frame_layout_and_previous_frame_tokens(single, multi):
     # position 5 predicts frame 1's first token: it sees frame 0's (id 100); BOS (12) predicts the
     # target's first token and sees the last context frame's (id 106); EOS is predicted from nothing
     assert found[0].tolist() == [none] * 5 + [100, 101, 102, 103] + [none] * 3 + [106, 107, 108, 109] + [none] * 2
+    # asked for the last positions only (as generate does each step), the same entries
+    last = previous_frame_tokens(ids, torch.arange(10, ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
+    assert torch.equal(last, found[:, 10:])
     # multi-step: 16 context tokens (another grid), D = 2, then frames of 4 every 6 positions,
     # continuing past the training length for longer rollouts; the first future frame sees nothing
     layout = multi.frame_layout(40)

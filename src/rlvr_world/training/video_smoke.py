@@ -40,7 +40,8 @@ def _world_model(data: Path, mode: str, output_dir: Path, seed: int = 0) -> None
         VQGANFSQConfig,
         VQGANFSQModel,
     )
-    from rlvr_world.video.world_model import VideoWorldModelConfig, VideoWorldModelForCausalLM
+    from rlvr_world.video.pretraining import world_model_config
+    from rlvr_world.video.world_model import VideoWorldModelForCausalLM
 
     torch.manual_seed(seed)
     binner = ActionBinner(num_bins=16).fit(episode_actions(datasets.load_from_disk(str(data))["train"]))
@@ -54,9 +55,10 @@ def _world_model(data: Path, mode: str, output_dir: Path, seed: int = 0) -> None
             context_fsq_levels=[5, 5, 5], future_fsq_levels=[5, 5, 5],
         )).eval()
         processor = VideoWorldModelProcessor.from_tokenizer(tokenizer, None, mode, binner, size, num_future_frames=3)
-    config = VideoWorldModelConfig(**processor.model_config_kwargs(), hidden_size=32, intermediate_size=64,
-                                   num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                                   max_position_embeddings=512, **processor.frame_layout(512))
+    config = world_model_config(processor, {
+        "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "num_key_value_heads": 2, "max_position_embeddings": 512, "previous_frame_input": True,
+    })
     VideoWorldModelForCausalLM(config).save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
 

@@ -28,20 +28,23 @@ NO_TOKEN = -1
 def previous_frame_tokens(
     input_ids: torch.LongTensor, position_ids: torch.LongTensor, frame_starts: list[int], tokens_per_frame: int
 ) -> torch.LongTensor:
-    """For each position, the token one frame before the token it predicts, at the same place.
+    """For each of the last `position_ids.shape[-1]` positions of `input_ids`, the token one frame before
+    the token it predicts, at the same place.
 
     `frame_starts` are the positions where frames of `tokens_per_frame` tokens begin. Where the next
-    token is no frame token, or its frame is the first, the entry is `NO_TOKEN`.
+    token is no frame token, or its frame is the first, the entry is `NO_TOKEN`. During generation only
+    the new positions are asked for, so each step costs the same however long the sequence has grown.
     """
+    length, queried = input_ids.shape[1], position_ids.shape[-1]
     starts = torch.tensor(frame_starts, dtype=position_ids.dtype, device=position_ids.device)
     position_ids = position_ids.expand(input_ids.shape[0], -1)
     offset = (position_ids + 1).unsqueeze(-1) - starts  # the predicted token's offset from every frame start
     inside = (offset >= 0) & (offset < tokens_per_frame)
     frame = inside.long().argmax(-1)  # frames do not overlap: at most one start matches
     lag = starts[frame] - starts[(frame - 1).clamp(min=0)]  # positions back to the same place one frame earlier
-    source = torch.arange(input_ids.shape[1], device=input_ids.device) + 1 - lag
+    source = torch.arange(length - queried, length, device=input_ids.device) + 1 - lag
     found = inside.any(-1) & (frame >= 1) & (source >= 0)
-    tokens = input_ids.gather(1, source.clamp(0, input_ids.shape[1] - 1))
+    tokens = input_ids.gather(1, source.clamp(0, length - 1))
     return torch.where(found, tokens, torch.full_like(tokens, NO_TOKEN))
 
 
@@ -104,12 +107,13 @@ class VideoWorldModelForCausalLM(VideoWorldModelPreTrainedModel, LlamaForCausalL
     def prepare_inputs_for_generation(self, input_ids, **kwargs):
         inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
         if self.config.tokens_per_frame and inputs.get("input_ids") is not None:
-            # generate() keeps the whole sequence (and its position_ids): look the tokens up there
-            positions = kwargs.get("position_ids")
+            # generate() keeps the whole sequence: look up the previous frame there, for this step's positions only
+            positions = inputs.get("position_ids")
             if positions is None:
-                positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-            found = previous_frame_tokens(input_ids, positions, self.config.frame_starts, self.config.tokens_per_frame)
-            inputs["previous_frame_ids"] = found[:, -inputs["input_ids"].shape[1]:]
+                length = input_ids.shape[1]
+                positions = torch.arange(length - inputs["input_ids"].shape[1], length, device=input_ids.device)[None]
+            inputs["previous_frame_ids"] = previous_frame_tokens(
+                input_ids, positions, self.config.frame_starts, self.config.tokens_per_frame)
         return inputs
 
 
