@@ -308,7 +308,10 @@ def test_tiny_recipes_parse_and_build(recipe):
     config = parse_config([str(recipe)])
     assert config.perceptual_weight == 0  # VGG LPIPS would triple the tiny recipes' CPU step
     assert config.output_dir.startswith("runs/tiny/")
-    assert config.mixed_precision == "no"  # the string, not YAML's False; bf16 is emulated on CPUs without AVX512-BF16
+    assert config.mixed_precision == "auto"  # bf16 only where the CPU computes it natively
+    assert parse_config([str(recipe), "--mixed_precision", "no"]).mixed_precision == "no"  # not YAML's False
+    with pytest.raises(RecipeError, match="mixed_precision must be"):
+        parse_config([str(recipe), "--mixed_precision", "bf32"])
     model = build_model(config)
     assert model.config.model_type == config.model_type
 

@@ -35,6 +35,7 @@ import yaml
 from torch import nn
 
 from rlvr_world.training.cli import RecipeError, load_recipe, suggest
+from rlvr_world.training.precision import resolve_mixed_precision
 
 # ------------------------------------------------------------------------------------------ config
 
@@ -72,7 +73,7 @@ class TokenizerTrainingConfig:
     warmup_steps: int = 50
     min_lr_ratio: float = 0.05
     max_grad_norm: float = 1.0
-    mixed_precision: str = "no"
+    mixed_precision: str = "no"  # no | bf16 | fp16 | auto (bf16 where the device computes it natively)
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
 
     # losses
@@ -132,6 +133,8 @@ def _coerce(name: str, value: Any) -> Any:
                 return value.lower() in ("true", "1", "yes")
             return bool(value)
         if base == "str":
+            if value is False and name == "mixed_precision":
+                return "no"  # YAML (and so the command line) reads an unquoted no as False
             return str(value)
         if base.startswith("list"):
             if not isinstance(value, (list, tuple)):
@@ -185,6 +188,8 @@ def parse_config(argv: list[str]) -> TokenizerTrainingConfig:
     cfg = TokenizerTrainingConfig(**config)
     if cfg.model_type not in ("vqgan_fsq", "compressive_vqgan_fsq"):
         raise RecipeError(f"model_type must be vqgan_fsq or compressive_vqgan_fsq, got {cfg.model_type!r}")
+    if cfg.mixed_precision not in ("no", "bf16", "fp16", "auto"):
+        raise RecipeError(f"mixed_precision must be no, bf16, fp16 or auto, got {cfg.mixed_precision!r}")
     return cfg
 
 
@@ -626,7 +631,8 @@ def train(config: TokenizerTrainingConfig) -> dict[str, Any] | None:
     perceptual = build_perceptual_loss(config)
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, project_dir=str(output_dir))
+    mixed_precision = resolve_mixed_precision(config.mixed_precision)
+    accelerator = Accelerator(mixed_precision=mixed_precision, project_dir=str(output_dir))
     set_seed(config.seed)
 
     train_data = load_episode_frames(
@@ -827,7 +833,7 @@ def train(config: TokenizerTrainingConfig) -> dict[str, Any] | None:
         return None
     return run_final_evaluation(
         final, config, background.cpu(), clip_length, steps=step, train_time=train_time,
-        device=f"{accelerator.device} ({torch.get_num_threads()} threads, mixed precision {config.mixed_precision})",
+        device=f"{accelerator.device} ({torch.get_num_threads()} threads, mixed precision {mixed_precision})",
     )
 
 
