@@ -82,9 +82,10 @@ def multi(compressive_tokenizer) -> VideoWorldModelProcessor:
     )
 
 
-def tiny_model(processor: VideoWorldModelProcessor, seed: int = 0, frame_positions: bool = False) -> VideoWorldModelForCausalLM:
+def tiny_model(processor: VideoWorldModelProcessor, seed: int = 0, frame_positions: bool = False,
+               radius: int = 0) -> VideoWorldModelForCausalLM:
     torch.manual_seed(seed)
-    layout = processor.frame_layout(128) if frame_positions else {}
+    layout = {**processor.frame_layout(128), "previous_frame_radius": radius} if frame_positions else {}
     config = VideoWorldModelConfig(
         **processor.model_config_kwargs(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=128, **layout,
@@ -142,28 +143,43 @@ def test_save_load_auto_classes(tmp_path, single):
 
 def test_frame_layout_and_previous_frame_tokens(single, multi):
     # single-step, k = 2, N = 4, D = 2: [f0 a a][f1 a a] BOS [target] EOS
-    assert single.frame_layout(128) == {"tokens_per_frame": 4, "frame_starts": [0, 6, 13]}
+    assert single.frame_layout(128) == {"tokens_per_frame": 4, "frame_starts": [0, 6, 13], "frame_width": 2}
     ids = torch.arange(100, 100 + single.sequence_length).unsqueeze(0)
     found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
+    assert found.shape == (1, ids.shape[1], 1)
+    found = found[..., 0]
     none = NO_TOKEN
     # position 5 predicts frame 1's first token: it sees frame 0's (id 100); BOS (12) predicts the
     # target's first token and sees the last context frame's (id 106); EOS is predicted from nothing
     assert found[0].tolist() == [none] * 5 + [100, 101, 102, 103] + [none] * 3 + [106, 107, 108, 109] + [none] * 2
     # asked for the last positions only (as generate does each step), the same entries
     last = previous_frame_tokens(ids, torch.arange(10, ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
-    assert torch.equal(last, found[:, 10:])
+    assert torch.equal(last[..., 0], found[:, 10:])
+    # radius 1 on the 2x2 grid: the 3x3 places around each, off-grid ones missing; BOS predicts the
+    # target's top-left token, whose neighbours in the last context frame (ids 106 107 / 108 109) are
+    # at offsets (0,0) (0,1) (1,0) (1,1) -> entries 4 5 7 8
+    around = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), [0, 6, 13], 4, frame_width=2, radius=1)
+    assert around.shape == (1, ids.shape[1], 9) and torch.equal(around[..., 4], found)
+    assert around[0, 12].tolist() == [none, none, none, none, 106, 107, none, 108, 109]
+    # the bottom-right target token (predicted from position 15): up-left neighbours only
+    assert around[0, 15].tolist() == [106, 107, none, 108, 109, none, none, none, none]
+    assert around[0, 17].eq(none).all()
     # multi-step: 16 context tokens (another grid), D = 2, then frames of 4 every 6 positions,
     # continuing past the training length for longer rollouts; the first future frame sees nothing
     layout = multi.frame_layout(40)
-    assert layout == {"tokens_per_frame": 4, "frame_starts": [18, 24, 30, 36]}
+    assert layout == {"tokens_per_frame": 4, "frame_starts": [18, 24, 30, 36], "frame_width": 2}
     ids = torch.arange(100, 100 + multi.sequence_length).unsqueeze(0)
-    found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), layout["frame_starts"], 4)
+    found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), layout["frame_starts"], 4)[..., 0]
     assert found[0, :23].eq(none).all()
     assert found[0, 23:27].tolist() == [118, 119, 120, 121] and found[0, 29:33].tolist() == [124, 125, 126, 127]
     with pytest.raises(ValueError, match="needs frame_starts"):
         VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4)
     with pytest.raises(ValueError, match="overlap"):
         VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4, frame_starts=[0, 3])
+    with pytest.raises(ValueError, match="does not divide"):
+        VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4, frame_starts=[0], frame_width=3)
+    with pytest.raises(ValueError, match="needs the frame layout"):
+        VideoWorldModelConfig(num_visual_codes=10, previous_frame_radius=1)
 
 
 def test_recipe_option_fills_the_frame_layout(single):
@@ -178,13 +194,14 @@ def test_recipe_option_fills_the_frame_layout(single):
         world_model_config(single, {**small, "max_position_embeddings": 10})
 
 
-def test_previous_frame_input_follows_positions(tmp_path, single):
-    model = tiny_model(single, seed=2, frame_positions=True)
+@pytest.mark.parametrize("radius", [0, 1])
+def test_previous_frame_input_follows_positions(tmp_path, single, radius):
+    model = tiny_model(single, seed=2, frame_positions=True, radius=radius)
     ids = torch.randint(0, single.num_visual_codes, (2, single.sequence_length))
     with torch.no_grad():
         full = model(ids).logits
         # the input is used: without the projection the logits differ, from the first position that has one
-        plain = tiny_model(single, seed=2, frame_positions=True)
+        plain = tiny_model(single, seed=2, frame_positions=True, radius=radius)
         nn.init.zeros_(plain.model.previous_frame_projection.weight)
         differs = (plain(ids).logits - full).abs().amax((0, 2)) > 1e-6
         assert not differs[:5].any() and differs[5]
@@ -193,7 +210,7 @@ def test_previous_frame_input_follows_positions(tmp_path, single):
         with pytest.raises(ValueError, match="previous_frame_ids"):
             model(ids[:, 10:], cache=first.past_key_values)
         # given the tokens (as generate does), the cached logits equal the full pass
-        found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
+        found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), **model.config.previous_frame_layout)
         first = model(ids[:, :10], use_cache=True)
         rest = model(ids[:, 10:], cache=first.past_key_values, previous_frame_ids=found[:, 10:]).logits
         assert torch.allclose(rest, full[:, 10:], atol=1e-5)
@@ -206,6 +223,7 @@ def test_previous_frame_input_follows_positions(tmp_path, single):
     model.save_pretrained(tmp_path)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert loaded.config.frame_starts == [0, 6, 13] and loaded.config.tokens_per_frame == 4
+    assert loaded.config.previous_frame_layout["radius"] == radius
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, full)
 
@@ -482,3 +500,17 @@ def test_best_of_n_keeps_the_best(single):
     assert out.frames.shape == (2, 1, 3, 8, 8)
     assert torch.allclose(brightness(out.frames), out.scores.max(dim=1).values)
     assert (out.scores.max(dim=1).values > out.scores.min(dim=1).values).all()
+
+
+def test_generate_with_the_neighbourhood_input_matches_the_full_pass(multi):
+    # multi-step: each generated frame's tokens become the next frame's neighbourhood input; with the KV cache
+    # (one position per step) greedy generation must pick what the uncached full pass picks
+    model = tiny_model(multi, seed=3, frame_positions=True, radius=1)
+    prompt = torch.randint(0, multi.num_visual_codes, (2, 20))
+    with torch.no_grad():
+        cached = model.generate(prompt, max_new_tokens=14, do_sample=False, use_cache=True, pad_token_id=multi.pad_token_id)
+        uncached = model.generate(prompt, max_new_tokens=14, do_sample=False, use_cache=False, pad_token_id=multi.pad_token_id)
+        assert torch.equal(cached, uncached)
+        # and every greedy token is the argmax of a full forward pass over the finished sequence
+        logits = model(cached).logits
+    assert torch.equal(logits[:, 19:-1].argmax(-1), cached[:, 20:])

@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 OUT = REPO / "runs" / "demo" / "video"
-DATA = REPO / "runs" / "data" / "pusht64"
+DATA = REPO / "runs" / "data" / "pusht64_600"
 TOKENIZERS = {"single_step": REPO / "runs" / "tiny" / "tokenizer_pusht",
               "multi_step": REPO / "runs" / "tiny" / "tokenizer_pusht_compressive"}
 BASES = {mode: REPO / "runs" / "tiny" / f"world_model_pusht_{mode}" for mode in ("single_step", "multi_step")}
@@ -78,7 +78,7 @@ def _train_wall_s(run_dir: Path) -> float:
 
 def build_bases(timings: dict, modes, python: str) -> None:
     if not (DATA / "dataset_dict.json").is_file():
-        _run("data", [python, "src/make_dataset.py", "pusht", "--output_dir", str(DATA), "--num_episodes", "150",
+        _run("data", [python, "src/make_dataset.py", "pusht", "--output_dir", str(DATA), "--num_episodes", "600",
                       "--episode_length", "64", "--image_size", "64", "--seed", "0"], OUT / "logs" / "data.log", timings)
     for mode in modes:
         name = TOKENIZERS[mode].name

@@ -123,7 +123,7 @@ class VideoWorldModelProcessor:
         }
 
     def frame_layout(self, max_positions: int) -> dict[str, Any]:
-        """`tokens_per_frame` and `frame_starts` of a config whose previous-frame input follows these sequences.
+        """`tokens_per_frame`, `frame_starts` and `frame_width` of a config whose previous-frame input follows these sequences.
 
         Single-step: every context frame, then the target frame after BOS. Multi-step: every future frame
         that fits in `max_positions` (rollouts may run past the training length); the context block uses
@@ -135,7 +135,7 @@ class VideoWorldModelProcessor:
             starts.append(self.num_context_frames * (n + d) + 1)
         else:
             starts = list(range(self.context_tokens + d, max_positions, n + d))
-        return {"tokens_per_frame": n, "frame_starts": starts}
+        return {"tokens_per_frame": n, "frame_starts": starts, "frame_width": int(self.frame_token_shape[1])}
 
     def check_model_config(self, config) -> None:
         """Raise if a model config's vocabulary layout differs from this processor's."""

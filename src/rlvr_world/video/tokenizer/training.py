@@ -50,7 +50,7 @@ class TokenizerTrainingConfig:
     init_from: str | None = None  # start from a saved tokenizer instead of `model`
 
     # data: a `datasets.DatasetDict` saved with `save_to_disk`, one episode per row
-    dataset_path: str = "runs/data/pusht64"
+    dataset_path: str = "runs/data/pusht64_600"
     frames_column: str = "frames"
     train_split: str = "train"
     eval_split: str = "validation"  # periodic evaluation and sample grids

@@ -40,7 +40,10 @@ class VideoWorldModelConfig(LlamaConfig):
             previous-frame input (each position also sees the previous frame's token at the place it
             predicts; 0 turns it off).
         frame_starts (`list[int]`, defaults to `[]`): sequence positions where a frame's
-            `tokens_per_frame` visual tokens begin (the processor's `frame_layout` fills both fields).
+            `tokens_per_frame` visual tokens begin (the processor's `frame_layout` fills these fields).
+        frame_width (`int`, defaults to 0): tokens in a row of a frame's grid (0: one row).
+        previous_frame_radius (`int`, defaults to 0): with r > 0 the previous-frame input also holds the
+            previous frame's tokens up to r rows and columns around the predicted place, where things move from.
         Other arguments: see [`transformers.LlamaConfig`]; the defaults here are the paper's
         138M model (12 layers, hidden 768, 12 heads, FFN 3072).
     """
@@ -55,6 +58,8 @@ class VideoWorldModelConfig(LlamaConfig):
     num_action_bins: int = 256
     tokens_per_frame: int = 0
     frame_starts: list[int] | None = None
+    frame_width: int = 0
+    previous_frame_radius: int = 0
 
     vocab_size: int | None = None
     hidden_size: int = 768
@@ -77,6 +82,12 @@ class VideoWorldModelConfig(LlamaConfig):
             raise ValueError("tokens_per_frame needs frame_starts (the positions where frames begin)")
         if any(b - a < self.tokens_per_frame for a, b in zip(self.frame_starts, self.frame_starts[1:])):
             raise ValueError(f"frame_starts {self.frame_starts} overlap: frames of {self.tokens_per_frame} tokens")
+        if self.frame_width < 0 or self.previous_frame_radius < 0:
+            raise ValueError("frame_width and previous_frame_radius must be >= 0")
+        if self.frame_width and self.tokens_per_frame % self.frame_width:
+            raise ValueError(f"frame_width {self.frame_width} does not divide tokens_per_frame {self.tokens_per_frame}")
+        if self.previous_frame_radius and not (self.tokens_per_frame and self.frame_width):
+            raise ValueError("previous_frame_radius needs the frame layout (tokens_per_frame, frame_starts, frame_width)")
         if self.num_context_codes < 0:
             raise ValueError(f"num_context_codes must be >= 0, got {self.num_context_codes}")
         layout = vocabulary_layout(self.num_visual_codes, self.num_context_codes, self.num_action_bins)
@@ -89,6 +100,12 @@ class VideoWorldModelConfig(LlamaConfig):
         super().__post_init__(**kwargs)
 
     # -------------------------------------------------------------------------------- layout
+    @property
+    def previous_frame_layout(self) -> dict:
+        """The keyword arguments of `previous_frame_tokens` for this model."""
+        return {"frame_starts": self.frame_starts, "tokens_per_frame": self.tokens_per_frame,
+                "frame_width": self.frame_width, "radius": self.previous_frame_radius}
+
     @property
     def visual_token_offset(self) -> int:
         return 0

@@ -26,14 +26,17 @@ NO_TOKEN = -1
 
 
 def previous_frame_tokens(
-    input_ids: torch.LongTensor, position_ids: torch.LongTensor, frame_starts: list[int], tokens_per_frame: int
+    input_ids: torch.LongTensor, position_ids: torch.LongTensor, frame_starts: list[int], tokens_per_frame: int,
+    frame_width: int = 0, radius: int = 0,
 ) -> torch.LongTensor:
-    """For each of the last `position_ids.shape[-1]` positions of `input_ids`, the token one frame before
-    the token it predicts, at the same place.
+    """For each of the last `position_ids.shape[-1]` positions of `input_ids`, the tokens one frame before
+    the token it predicts, at the same place and (with `radius` r > 0) at the places up to r rows and
+    columns around it: shape `[batch, queried, (2r + 1)^2]`, row-major offsets, the same place in the middle.
 
-    `frame_starts` are the positions where frames of `tokens_per_frame` tokens begin. Where the next
-    token is no frame token, or its frame is the first, the entry is `NO_TOKEN`. During generation only
-    the new positions are asked for, so each step costs the same however long the sequence has grown.
+    `frame_starts` are the positions where frames of `tokens_per_frame` tokens begin, `frame_width` tokens
+    to a row. Where the next token is no frame token, or its frame is the first, or a neighbour falls off
+    the grid, the entry is `NO_TOKEN`. During generation only the new positions are asked for, so each
+    step costs the same however long the sequence has grown.
     """
     length, queried = input_ids.shape[1], position_ids.shape[-1]
     starts = torch.tensor(frame_starts, dtype=position_ids.dtype, device=position_ids.device)
@@ -41,10 +44,19 @@ def previous_frame_tokens(
     offset = (position_ids + 1).unsqueeze(-1) - starts  # the predicted token's offset from every frame start
     inside = (offset >= 0) & (offset < tokens_per_frame)
     frame = inside.long().argmax(-1)  # frames do not overlap: at most one start matches
-    lag = starts[frame] - starts[(frame - 1).clamp(min=0)]  # positions back to the same place one frame earlier
-    source = torch.arange(length - queried, length, device=input_ids.device) + 1 - lag
-    found = inside.any(-1) & (frame >= 1) & (source >= 0)
-    tokens = input_ids.gather(1, source.clamp(0, length - 1))
+    place = offset.gather(-1, frame.unsqueeze(-1)).squeeze(-1)
+    previous_start = starts[(frame - 1).clamp(min=0)]
+    width = frame_width or tokens_per_frame
+    height = tokens_per_frame // width
+    shifts = torch.arange(-radius, radius + 1, device=input_ids.device)
+    dy, dx = (t.reshape(-1) for t in torch.meshgrid(shifts, shifts, indexing="ij"))
+    row, col = (place // width).unsqueeze(-1) + dy, (place % width).unsqueeze(-1) + dx
+    on_grid = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+    # positions -> indices of input_ids (they differ by the left padding)
+    padding = torch.arange(length - queried, length, device=input_ids.device) - position_ids
+    source = (previous_start + padding).unsqueeze(-1) + row * width + col
+    found = (inside.any(-1) & (frame >= 1)).unsqueeze(-1) & on_grid & (source >= 0) & (source < length)
+    tokens = input_ids.gather(1, source.clamp(0, length - 1).flatten(1)).view_as(source)
     return torch.where(found, tokens, torch.full_like(tokens, NO_TOKEN))
 
 
@@ -64,7 +76,8 @@ class VideoWorldModelModel(VideoWorldModelPreTrainedModel, LlamaModel):
         LlamaModel.__init__(self, config)
         self.previous_frame_projection = None
         if config.tokens_per_frame:
-            self.previous_frame_projection = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+            places = (2 * config.previous_frame_radius + 1) ** 2
+            self.previous_frame_projection = nn.Linear(places * config.hidden_size, config.hidden_size, bias=False)
             nn.init.normal_(self.previous_frame_projection.weight, std=config.initializer_range)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
@@ -80,10 +93,9 @@ class VideoWorldModelModel(VideoWorldModelPreTrainedModel, LlamaModel):
                 if past:
                     raise ValueError("after a KV cache, pass previous_frame_ids (generate() does it): the "
                                      "previous frame is not in this call's input_ids")
-                previous_frame_ids = previous_frame_tokens(
-                    input_ids, position_ids, self.config.frame_starts, self.config.tokens_per_frame)
+                previous_frame_ids = previous_frame_tokens(input_ids, position_ids, **self.config.previous_frame_layout)
             found = (previous_frame_ids != NO_TOKEN).unsqueeze(-1)
-            previous = self.embed_tokens(previous_frame_ids.clamp(min=0)) * found
+            previous = (self.embed_tokens(previous_frame_ids.clamp(min=0)) * found).flatten(-2)
             inputs_embeds = self.embed_tokens(input_ids) + self.previous_frame_projection(previous)
             input_ids = None
         return LlamaModel.forward(self, input_ids=input_ids, attention_mask=attention_mask,
@@ -112,8 +124,7 @@ class VideoWorldModelForCausalLM(VideoWorldModelPreTrainedModel, LlamaForCausalL
             if positions is None:
                 length = input_ids.shape[1]
                 positions = torch.arange(length - inputs["input_ids"].shape[1], length, device=input_ids.device)[None]
-            inputs["previous_frame_ids"] = previous_frame_tokens(
-                input_ids, positions, self.config.frame_starts, self.config.tokens_per_frame)
+            inputs["previous_frame_ids"] = previous_frame_tokens(input_ids, positions, **self.config.previous_frame_layout)
         return inputs
 
 
