@@ -3,7 +3,8 @@
 Nothing here re-implements attention: the decoder, its KV cache and `generate` are Llama's. The
 subclasses bind the [`VideoWorldModelConfig`] (whose vocabulary layout fixes `vocab_size` and the
 special tokens) so that the Auto classes load saved world models without remote code, and add one
-optional input: the previous frame's token at the place being predicted.
+optional input: the previous frame's token at the place being predicted (and, with
+`previous_frame_radius`, the tokens around that place).
 
 Why that input: most of a next frame is the previous frame at the same place (a teacher-forced tiny
 model without it got 96% of the unchanged tokens right, so it lost to copying the last frame). With
