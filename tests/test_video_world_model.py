@@ -44,7 +44,9 @@ from rlvr_world.video.world_model import (
     VideoWorldModelForCausalLM,
     VideoWorldModelModel,
 )
-from rlvr_world.video.world_model.modeling_video_world_model import NO_TOKEN, previous_frame_tokens
+from rlvr_world.video.world_model.modeling_video_world_model import (
+    NO_TOKEN, frame_action_tokens, predicted_places, previous_frame_tokens,
+)
 
 IMAGE = (8, 8)
 
@@ -83,9 +85,9 @@ def multi(compressive_tokenizer) -> VideoWorldModelProcessor:
 
 
 def tiny_model(processor: VideoWorldModelProcessor, seed: int = 0, frame_positions: bool = False,
-               radius: int = 0) -> VideoWorldModelForCausalLM:
+               radius: int = 0, **frame_inputs) -> VideoWorldModelForCausalLM:
     torch.manual_seed(seed)
-    layout = {**processor.frame_layout(128), "previous_frame_radius": radius} if frame_positions else {}
+    layout = {**processor.frame_layout(128), "previous_frame_radius": radius, **frame_inputs} if frame_positions else {}
     config = VideoWorldModelConfig(
         **processor.model_config_kwargs(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=128, **layout,
@@ -143,7 +145,9 @@ def test_save_load_auto_classes(tmp_path, single):
 
 def test_frame_layout_and_previous_frame_tokens(single, multi):
     # single-step, k = 2, N = 4, D = 2: [f0 a a][f1 a a] BOS [target] EOS
-    assert single.frame_layout(128) == {"tokens_per_frame": 4, "frame_starts": [0, 6, 13], "frame_width": 2}
+    # a_0 at 4-5 leads to frame 1, a_1 at 10-11 (before BOS) to the target; nothing leads to frame 0
+    assert single.frame_layout(128) == {"tokens_per_frame": 4, "frame_starts": [0, 6, 13], "frame_width": 2,
+                                        "action_dim": 2, "action_starts": [-1, 4, 10]}
     ids = torch.arange(100, 100 + single.sequence_length).unsqueeze(0)
     found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), [0, 6, 13], 4)
     assert found.shape == (1, ids.shape[1], 1)
@@ -167,7 +171,8 @@ def test_frame_layout_and_previous_frame_tokens(single, multi):
     # multi-step: 16 context tokens (another grid), D = 2, then frames of 4 every 6 positions,
     # continuing past the training length for longer rollouts; the first future frame sees nothing
     layout = multi.frame_layout(40)
-    assert layout == {"tokens_per_frame": 4, "frame_starts": [18, 24, 30, 36], "frame_width": 2}
+    assert layout == {"tokens_per_frame": 4, "frame_starts": [18, 24, 30, 36], "frame_width": 2,
+                      "action_dim": 2, "action_starts": [16, 22, 28, 34]}
     ids = torch.arange(100, 100 + multi.sequence_length).unsqueeze(0)
     found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), layout["frame_starts"], 4)[..., 0]
     assert found[0, :23].eq(none).all()
@@ -180,6 +185,36 @@ def test_frame_layout_and_previous_frame_tokens(single, multi):
         VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4, frame_starts=[0], frame_width=3)
     with pytest.raises(ValueError, match="needs the frame layout"):
         VideoWorldModelConfig(num_visual_codes=10, previous_frame_radius=1)
+    with pytest.raises(ValueError, match="action_input needs"):
+        VideoWorldModelConfig(num_visual_codes=10, tokens_per_frame=4, frame_starts=[0, 6], action_dim=2,
+                              action_starts=[-1], action_input=True)
+    with pytest.raises(ValueError, match="place_input needs"):
+        VideoWorldModelConfig(num_visual_codes=10, place_input=True)
+
+
+def test_frame_action_tokens_and_places(single, multi):
+    ids = torch.arange(100, 100 + single.sequence_length).unsqueeze(0)
+    layout = single.frame_layout(128)
+    action_layout = {k: layout[k] for k in ("frame_starts", "tokens_per_frame", "action_starts", "action_dim")}
+    actions = frame_action_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), **action_layout)
+    assert actions.shape == (1, ids.shape[1], 2)
+    none = [NO_TOKEN, NO_TOKEN]
+    # positions 5-8 predict frame 1 (a_0 = ids 104 105); 12-15 (BOS on) the target (a_1 = ids 110 111);
+    # frame 0 and the action / BOS / EOS tokens have none
+    assert actions[0].tolist() == [none] * 5 + [[104, 105]] * 4 + [none] * 3 + [[110, 111]] * 4 + [none] * 2
+    places = predicted_places(torch.arange(ids.shape[1]).unsqueeze(0), layout["frame_starts"], 4)
+    assert places[0].tolist() == [1, 2, 3] + [NO_TOKEN] * 2 + [0, 1, 2, 3] + [NO_TOKEN] * 3 + [0, 1, 2, 3] + [NO_TOKEN] * 2
+    # left padding moves the positions and the looked-up ids with them
+    padded = torch.cat([torch.full((1, 3), 7), ids], 1)
+    positions = torch.cat([torch.zeros(1, 3).long(), torch.arange(ids.shape[1]).unsqueeze(0)], 1)
+    assert torch.equal(frame_action_tokens(padded, positions, **action_layout)[:, 3:], actions)
+    # multi-step: a_t right before frame t+1; the first future frame's action follows the context block
+    layout = multi.frame_layout(40)
+    ids = torch.arange(100, 100 + multi.sequence_length).unsqueeze(0)
+    actions = frame_action_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), layout["frame_starts"], 4,
+                                  layout["action_starts"], 2)
+    assert actions[0, 17:21].tolist() == [[116, 117]] * 4 and actions[0, 23:27].tolist() == [[122, 123]] * 4
+    assert actions[0, :17].eq(NO_TOKEN).all() and actions[0, 21:23].eq(NO_TOKEN).all()
 
 
 def test_recipe_option_fills_the_frame_layout(single):
@@ -194,27 +229,41 @@ def test_recipe_option_fills_the_frame_layout(single):
         world_model_config(single, {**small, "max_position_embeddings": 10})
 
 
-@pytest.mark.parametrize("radius", [0, 1])
-def test_previous_frame_input_follows_positions(tmp_path, single, radius):
-    model = tiny_model(single, seed=2, frame_positions=True, radius=radius)
+FRAME_INPUTS = {"radius 0": {"radius": 0}, "radius 1": {"radius": 1},
+                "radius 1 + action + place": {"radius": 1, "action_input": True, "place_input": True}}
+
+
+@pytest.mark.parametrize("inputs", FRAME_INPUTS.values(), ids=FRAME_INPUTS.keys())
+def test_previous_frame_input_follows_positions(tmp_path, single, inputs):
+    model = tiny_model(single, seed=2, frame_positions=True, **inputs)
+    extra = model.config.action_input
     ids = torch.randint(0, single.num_visual_codes, (2, single.sequence_length))
     with torch.no_grad():
         full = model(ids).logits
-        # the input is used: without the projection the logits differ, from the first position that has one
-        plain = tiny_model(single, seed=2, frame_positions=True, radius=radius)
-        nn.init.zeros_(plain.model.previous_frame_projection.weight)
-        differs = (plain(ids).logits - full).abs().amax((0, 2)) > 1e-6
-        assert not differs[:5].any() and differs[5]
-        # after a KV cache the model cannot see the previous frame by itself: it says so
+        # each input is used: without its weights the logits differ, from the first position that has one
+        # (position 5 predicts frame 1, the first frame with a previous frame and an action)
+        parts = ["previous_frame_projection"] + (["action_projection", "place_embedding"] if extra else [])
+        for part in parts:
+            plain = tiny_model(single, seed=2, frame_positions=True, **inputs)
+            nn.init.zeros_(getattr(plain.model, part).weight)
+            differs = (plain(ids).logits - full).abs().amax((0, 2)) > 1e-6
+            first = 0 if part == "place_embedding" else 5  # position 0 predicts frame 0's second place
+            assert not differs[:first].any() and differs[first], part
+        # after a KV cache the model cannot see the earlier tokens by itself: it says so
         first = model(ids[:, :10], use_cache=True)
         with pytest.raises(ValueError, match="previous_frame_ids"):
             model(ids[:, 10:], cache=first.past_key_values)
-        # given the tokens (as generate does), the cached logits equal the full pass
-        found = previous_frame_tokens(ids, torch.arange(ids.shape[1]).unsqueeze(0), **model.config.previous_frame_layout)
+        # given the looked-up tokens (as generate does), the cached logits equal the full pass
+        positions = torch.arange(ids.shape[1]).unsqueeze(0)
+        given = {"previous_frame_ids": previous_frame_tokens(ids, positions, **model.config.previous_frame_layout)[:, 10:]}
+        if extra:
+            with pytest.raises(ValueError, match="frame_action_ids"):
+                model(ids[:, 10:], cache=model(ids[:, :10], use_cache=True).past_key_values, **given)
+            given["frame_action_ids"] = frame_action_tokens(ids, positions, **model.config.action_layout)[:, 10:]
         first = model(ids[:, :10], use_cache=True)
-        rest = model(ids[:, 10:], cache=first.past_key_values, previous_frame_ids=found[:, 10:]).logits
+        rest = model(ids[:, 10:], cache=first.past_key_values, **given).logits
         assert torch.allclose(rest, full[:, 10:], atol=1e-5)
-        # left padding shifts position_ids, and the looked-up tokens with them
+        # left padding shifts position_ids, and the looked-up tokens and places with them
         pad = torch.full((2, 3), single.pad_token_id)
         mask = torch.cat([torch.zeros(2, 3), torch.ones_like(ids)], 1).long()
         positions = (mask.cumsum(1) - 1).clamp(min=0)
@@ -223,7 +272,8 @@ def test_previous_frame_input_follows_positions(tmp_path, single, radius):
     model.save_pretrained(tmp_path)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert loaded.config.frame_starts == [0, 6, 13] and loaded.config.tokens_per_frame == 4
-    assert loaded.config.previous_frame_layout["radius"] == radius
+    assert loaded.config.previous_frame_layout["radius"] == inputs["radius"]
+    assert (loaded.config.action_input, loaded.config.place_input, loaded.config.action_starts) == (extra, extra, [-1, 4, 10])
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, full)
 
@@ -502,10 +552,12 @@ def test_best_of_n_keeps_the_best(single):
     assert (out.scores.max(dim=1).values > out.scores.min(dim=1).values).all()
 
 
-def test_generate_with_the_neighbourhood_input_matches_the_full_pass(multi):
-    # multi-step: each generated frame's tokens become the next frame's neighbourhood input; with the KV cache
-    # (one position per step) greedy generation must pick what the uncached full pass picks
-    model = tiny_model(multi, seed=3, frame_positions=True, radius=1)
+@pytest.mark.parametrize("inputs", FRAME_INPUTS.values(), ids=FRAME_INPUTS.keys())
+def test_generate_with_the_frame_inputs_matches_the_full_pass(multi, inputs):
+    # multi-step: each generated frame's tokens become the next frame's neighbourhood input (and the
+    # prompt's action the first frame's action input); with the KV cache (one position per step)
+    # greedy generation must pick what the uncached full pass picks
+    model = tiny_model(multi, seed=3, frame_positions=True, **inputs)
     prompt = torch.randint(0, multi.num_visual_codes, (2, 20))
     with torch.no_grad():
         cached = model.generate(prompt, max_new_tokens=14, do_sample=False, use_cache=True, pad_token_id=multi.pad_token_id)

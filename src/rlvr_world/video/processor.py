@@ -123,7 +123,7 @@ class VideoWorldModelProcessor:
         }
 
     def frame_layout(self, max_positions: int) -> dict[str, Any]:
-        """`tokens_per_frame`, `frame_starts` and `frame_width` of a config whose previous-frame input follows these sequences.
+        """The frame layout fields of a config whose previous-frame (and action, place) inputs follow these sequences.
 
         Single-step: every context frame, then the target frame after BOS. Multi-step: every future frame
         that fits in `max_positions` (rollouts may run past the training length); the context block uses
@@ -133,9 +133,13 @@ class VideoWorldModelProcessor:
         if self.mode == SINGLE_STEP:
             starts = [i * (n + d) for i in range(self.num_context_frames)]
             starts.append(self.num_context_frames * (n + d) + 1)
+            # a_{i-1} ends frame i-1's block; the target's action is a_{k-1}, before BOS
+            actions = [-1] + [i * (n + d) - d for i in range(1, self.num_context_frames + 1)]
         else:
             starts = list(range(self.context_tokens + d, max_positions, n + d))
-        return {"tokens_per_frame": n, "frame_starts": starts, "frame_width": int(self.frame_token_shape[1])}
+            actions = [start - d for start in starts]  # every future frame follows its action
+        return {"tokens_per_frame": n, "frame_starts": starts, "frame_width": int(self.frame_token_shape[1]),
+                "action_dim": d, "action_starts": actions}
 
     def check_model_config(self, config) -> None:
         """Raise if a model config's vocabulary layout differs from this processor's."""

@@ -44,6 +44,14 @@ class VideoWorldModelConfig(LlamaConfig):
         frame_width (`int`, defaults to 0): tokens in a row of a frame's grid (0: one row).
         previous_frame_radius (`int`, defaults to 0): with r > 0 the previous-frame input also holds the
             previous frame's tokens up to r rows and columns around the predicted place, where things move from.
+        action_dim (`int`, defaults to 0): action tokens per step (the processor's `frame_layout` fills it).
+        action_starts (`list[int]`, defaults to `[]`): for each of `frame_starts`, the position where the
+            action tokens leading to that frame begin (-1 for a frame no action leads to).
+        action_input (`bool`, defaults to `False`): each position predicting a frame token also sees the
+            action that leads to that frame (a projection of its action tokens' embeddings), so every
+            place can condition on it without finding the action tokens by attention.
+        place_input (`bool`, defaults to `False`): each such position also gets a learned embedding of
+            the place it predicts (RoPE gives only relative positions; where the agent is headed is absolute).
         Other arguments: see [`transformers.LlamaConfig`]; the defaults here are the paper's
         138M model (12 layers, hidden 768, 12 heads, FFN 3072).
     """
@@ -60,6 +68,10 @@ class VideoWorldModelConfig(LlamaConfig):
     frame_starts: list[int] | None = None
     frame_width: int = 0
     previous_frame_radius: int = 0
+    action_dim: int = 0
+    action_starts: list[int] | None = None
+    action_input: bool = False
+    place_input: bool = False
 
     vocab_size: int | None = None
     hidden_size: int = 768
@@ -88,6 +100,12 @@ class VideoWorldModelConfig(LlamaConfig):
             raise ValueError(f"frame_width {self.frame_width} does not divide tokens_per_frame {self.tokens_per_frame}")
         if self.previous_frame_radius and not (self.tokens_per_frame and self.frame_width):
             raise ValueError("previous_frame_radius needs the frame layout (tokens_per_frame, frame_starts, frame_width)")
+        self.action_starts = [int(s) for s in (self.action_starts or [])]
+        if self.action_input and not (self.tokens_per_frame and self.action_dim > 0
+                                      and len(self.action_starts) == len(self.frame_starts)):
+            raise ValueError("action_input needs the frame layout with action_dim and one action start per frame start")
+        if self.place_input and not self.tokens_per_frame:
+            raise ValueError("place_input needs the frame layout (tokens_per_frame, frame_starts)")
         if self.num_context_codes < 0:
             raise ValueError(f"num_context_codes must be >= 0, got {self.num_context_codes}")
         layout = vocabulary_layout(self.num_visual_codes, self.num_context_codes, self.num_action_bins)
@@ -105,6 +123,12 @@ class VideoWorldModelConfig(LlamaConfig):
         """The keyword arguments of `previous_frame_tokens` for this model."""
         return {"frame_starts": self.frame_starts, "tokens_per_frame": self.tokens_per_frame,
                 "frame_width": self.frame_width, "radius": self.previous_frame_radius}
+
+    @property
+    def action_layout(self) -> dict:
+        """The keyword arguments of `frame_action_tokens` for this model."""
+        return {"frame_starts": self.frame_starts, "tokens_per_frame": self.tokens_per_frame,
+                "action_starts": self.action_starts, "action_dim": self.action_dim}
 
     @property
     def visual_token_offset(self) -> int:
