@@ -57,7 +57,9 @@ def _world_model(data: Path, mode: str, output_dir: Path, seed: int = 0) -> None
         processor = VideoWorldModelProcessor.from_tokenizer(tokenizer, None, mode, binner, size, num_future_frames=3)
     config = world_model_config(processor, {
         "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "num_key_value_heads": 2, "max_position_embeddings": 512, "previous_frame_input": True,
+        "num_key_value_heads": 2, "max_position_embeddings": 512,
+        # the tiny recipes' inputs, so the GRPO tests run through their lookups
+        "previous_frame_input": True, "previous_frame_radius": 1, "action_input": True, "place_input": True,
     })
     VideoWorldModelForCausalLM(config).save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
