@@ -35,8 +35,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 from rlvr_world.video.actions import ActionBinner  # noqa: E402
 from rlvr_world.video.generation import generate_next_frame, rollout  # noqa: E402
+from rlvr_world.video.pretraining import world_model_config  # noqa: E402
 from rlvr_world.video.processor import MULTI_STEP, SINGLE_STEP, VISUAL, VideoWorldModelProcessor  # noqa: E402
-from rlvr_world.video.world_model import VideoWorldModelConfig, VideoWorldModelForCausalLM  # noqa: E402
+from rlvr_world.video.world_model import VideoWorldModelForCausalLM  # noqa: E402
 
 RECIPES = {
     SINGLE_STEP: REPO / "recipes" / "tiny" / "video_pretrain_pusht_single_step.yaml",
@@ -62,7 +63,7 @@ def load(mode: str, model_dir: str | None):
     processor = tiny_processor(mode)
     options = yaml.safe_load(RECIPES[mode].read_text())["world_model_config"]
     torch.manual_seed(0)
-    config = VideoWorldModelConfig(**processor.model_config_kwargs(), **options)
+    config = world_model_config(processor, options)  # the recipe's extra inputs included, as pretrain.py builds it
     return VideoWorldModelForCausalLM(config).eval(), processor
 
 
