@@ -5,7 +5,7 @@
 Stages (each is skipped when its output is already there, so a second run only redoes what is
 missing; a killed stage resumes from its last checkpoint when started again):
 
-1. data: 150 PushT episodes of 64 frames at 64x64 (`src/make_dataset.py pusht`);
+1. data: 600 PushT episodes of 64 frames at 64x64 (`src/make_dataset.py pusht`);
 2. visual tokenizers: `recipes/tiny/tokenizer_pusht{,_compressive}.yaml` (`src/train_tokenizer.py`);
 3. MLE pre-training: `recipes/tiny/video_pretrain_pusht_{mode}.yaml` (`src/pretrain.py`): the base models;
 4. RLVR: `recipes/tiny/video_grpo_pusht_{mode}.yaml` (`src/grpo.py`, reward -(MAE + LPIPS)), and with
