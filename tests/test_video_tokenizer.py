@@ -153,6 +153,52 @@ def test_pixel_weights_weight_the_loss(per_frame_model):
     assert torch.allclose(weighted, error[..., :4, :4].mean(), atol=1e-6)
 
 
+def test_patch_local_encoder_codes_see_only_their_own_patch():
+    """A change inside one 4x4 patch changes that patch's code and no other (the conv encoder's
+    codes react to it across the frame); the decoder still sees every code."""
+    torch.manual_seed(0)
+    local = VQGANFSQModel(tiny_config(patch_local_encoder=True)).eval()
+    conv = VQGANFSQModel(tiny_config()).eval()
+    assert local.encoder.patch_size == 4
+    frames = torch.rand(1, 1, 3, 32, 32)
+    moved = frames.clone()
+    moved[..., 8:12, 20:24] = 1 - moved[..., 8:12, 20:24]  # patch (2, 5)
+    with torch.no_grad():
+        a, b = local.encode(frames)[0, 0], local.encode(moved)[0, 0]
+        changed = a != b
+        assert changed[2, 5] and changed.sum() == 1
+        la, lb = local._quantize(frames[0] * 1.0)[0], local._quantize(moved[0])[0]
+        same = torch.ones(8, 8, dtype=torch.bool)
+        same[2, 5] = False
+        assert torch.equal(la[..., same], lb[..., same])
+        conv_changed = conv._quantize(frames[0])[0] != conv._quantize(moved[0])[0]
+        assert conv_changed.any(dim=1)[0, same].any()  # the conv encoder's far latents move too
+        assert local.decode(local.encode(frames)).shape == frames.shape
+
+
+def test_patch_local_encoder_learns_and_round_trips(tmp_path):
+    from transformers import AutoModel
+
+    torch.manual_seed(0)
+    model = VQGANFSQModel(tiny_config(patch_local_encoder=True))
+    frames = torch.nn.functional.interpolate(torch.rand(4, 3, 4, 4), size=16, mode="bilinear")[:, None]
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = model(frames).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert model.encoder.proj_in.weight.grad.abs().sum() > 0
+    assert losses[-1] < 0.7 * losses[0]
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.patch_local_encoder
+    with torch.no_grad():
+        assert torch.equal(model.eval().encode(frames), loaded.encode(frames))
+
+
 # ----------------------------------------------------------------------------------- compressive
 
 

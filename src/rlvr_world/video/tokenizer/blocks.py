@@ -16,6 +16,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from diffusers.models.activations import get_activation
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block, get_up_block
 from torch import nn
 from transformers import initialization as init
@@ -191,6 +192,51 @@ class FrameEncoder(nn.Module):
         sample = self.mid_block(sample)
         sample = self.conv_out(self.conv_act(self.conv_norm_out(sample)))
         return (sample, features) if return_features else sample
+
+
+class PatchEncoder(nn.Module):
+    """Image -> latent map in which each latent sees only its own `patch_size x patch_size` patch.
+
+    The frame encoder's 3x3 convolutions, GroupNorm and mid-block attention let every code react to
+    pixels far away, so a static region's codes change when something moves nearby; a world model
+    must then predict that reaction. Here every patch goes through the same MLP on its own pixels
+    (pixel-unshuffle, then per-position layers with LayerNorm over channels), so identical pixels
+    always give identical codes.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        patch_size: int,
+        hidden_channels: int,
+        num_layers: int,
+        act_fn: str = "silu",
+    ):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj_in = nn.Linear(in_channels * patch_size * patch_size, hidden_channels)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.LayerNorm(hidden_channels),
+                nn.Linear(hidden_channels, 4 * hidden_channels),
+                get_activation(act_fn),
+                nn.Linear(4 * hidden_channels, hidden_channels),
+            )
+            for _ in range(num_layers)
+        )
+        self.norm_out = nn.LayerNorm(hidden_channels)
+        self.proj_out = nn.Linear(hidden_channels, out_channels)
+
+    def forward(self, sample: torch.Tensor) -> torch.Tensor:
+        """`sample` [N, C, H, W] -> latent [N, out_channels, H/p, W/p]."""
+        patches = F.pixel_unshuffle(sample, self.patch_size)  # [N, C*p*p, h, w]
+        n, _, h, w = patches.shape
+        x = self.proj_in(patches.flatten(2).transpose(1, 2))  # [N, h*w, hidden]
+        for block in self.blocks:
+            x = x + block(x)
+        x = self.proj_out(self.norm_out(x))
+        return x.transpose(1, 2).reshape(n, -1, h, w)
 
 
 class FrameDecoder(nn.Module):

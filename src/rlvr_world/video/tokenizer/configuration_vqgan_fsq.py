@@ -21,6 +21,10 @@ class VQGANFSQConfig(PretrainedConfig):
         norm_num_groups (`int`, defaults to 32): GroupNorm groups (must divide every channel count).
         act_fn (`str`, defaults to `"silu"`).
         mid_block_attention (`bool`, defaults to `True`): self-attention in the mid blocks.
+        patch_local_encoder (`bool`, defaults to `False`): encode each `f x f` patch on its own (an
+            MLP on its pixels, `len(block_out_channels)` residual layers of width
+            `block_out_channels[-1]`) instead of with the convolutional encoder, so that a code
+            changes only when its own pixels change; the decoder is unchanged.
         latent_channels (`int`, *optional*): channels of the encoder output fed to the quantiser;
             defaults to `len(fsq_levels)` (FSQ then needs no projection).
         fsq_levels (`list[int]`, defaults to `[7, 5, 5, 5, 5]`): FSQ levels per code dimension; the
@@ -37,6 +41,7 @@ class VQGANFSQConfig(PretrainedConfig):
         norm_num_groups: int = 32,
         act_fn: str = "silu",
         mid_block_attention: bool = True,
+        patch_local_encoder: bool = False,
         latent_channels: int | None = None,
         fsq_levels: list[int] | tuple[int, ...] = (7, 5, 5, 5, 5),
         **kwargs,
@@ -47,6 +52,7 @@ class VQGANFSQConfig(PretrainedConfig):
         self.norm_num_groups = norm_num_groups
         self.act_fn = act_fn
         self.mid_block_attention = mid_block_attention
+        self.patch_local_encoder = patch_local_encoder
         self.fsq_levels = list(fsq_levels)
         self.latent_channels = latent_channels if latent_channels is not None else len(self.fsq_levels)
         for c in self.block_out_channels:

@@ -1,7 +1,8 @@
 """Per-frame VQGAN+FSQ visual tokenizer.
 
 Each frame is encoded independently by a CNN encoder (diffusers VAE layout: ResNet down blocks,
-a mid block with self-attention), quantised by finite scalar quantisation (FSQ, no codebook to
+a mid block with self-attention; or, with `patch_local_encoder`, an MLP applied to each patch on
+its own), quantised by finite scalar quantisation (FSQ, no codebook to
 learn, no commitment loss) and decoded by the mirrored CNN decoder. A frame of `H x W` pixels
 becomes `(H/f) x (W/f)` integer codes in `[0, prod(fsq_levels))`, `f = 2 ** (levels - 1)`.
 
@@ -16,7 +17,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .blocks import FrameDecoder, FrameEncoder, build_fsq, init_tokenizer_weights
+from .blocks import FrameDecoder, FrameEncoder, PatchEncoder, build_fsq, init_tokenizer_weights
 from .configuration_vqgan_fsq import VQGANFSQConfig
 
 
@@ -53,15 +54,25 @@ class VQGANFSQModel(VQGANFSQPreTrainedModel):
 
     def __init__(self, config: VQGANFSQConfig):
         super().__init__(config)
-        self.encoder = FrameEncoder(
-            in_channels=config.in_channels,
-            out_channels=config.latent_channels,
-            block_out_channels=config.block_out_channels,
-            layers_per_block=config.layers_per_block,
-            norm_num_groups=config.norm_num_groups,
-            act_fn=config.act_fn,
-            mid_block_attention=config.mid_block_attention,
-        )
+        if config.patch_local_encoder:
+            self.encoder = PatchEncoder(
+                in_channels=config.in_channels,
+                out_channels=config.latent_channels,
+                patch_size=config.downsample_factor,
+                hidden_channels=config.block_out_channels[-1],
+                num_layers=len(config.block_out_channels),
+                act_fn=config.act_fn,
+            )
+        else:
+            self.encoder = FrameEncoder(
+                in_channels=config.in_channels,
+                out_channels=config.latent_channels,
+                block_out_channels=config.block_out_channels,
+                layers_per_block=config.layers_per_block,
+                norm_num_groups=config.norm_num_groups,
+                act_fn=config.act_fn,
+                mid_block_attention=config.mid_block_attention,
+            )
         self.quantizer = build_fsq(config.fsq_levels, dim=config.latent_channels)
         self.decoder = FrameDecoder(
             in_channels=config.latent_channels,
