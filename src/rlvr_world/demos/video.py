@@ -1,6 +1,7 @@
 """`make demo-video`: the video RLVR pipeline of the tiny PushT models on CPU, with a report.
 
     python -m rlvr_world.demos.video [--grpo_steps N] [--modes single_step multi_step] [--with_mae] [--quick]
+        [--output_dir DIR]
 
 Stages (each is skipped when its output is already there, so a second run only redoes what is
 missing; a killed stage resumes from its last checkpoint when started again):
@@ -37,6 +38,11 @@ TOKENIZERS = {"single_step": REPO / "runs" / "tiny" / "tokenizer_pusht",
               "multi_step": REPO / "runs" / "tiny" / "tokenizer_pusht_compressive"}
 BASES = {mode: REPO / "runs" / "tiny" / f"world_model_pusht_{mode}" for mode in ("single_step", "multi_step")}
 METRIC_KEYS = ("mse", "mae", "psnr", "ssim", "lpips", "repetition_rate")
+# Evaluation options per mode: every 4th single-step window of all 60 test episodes (960), sampled as
+# the paper evaluates (temperature 1, top-k 100, seed 0); the 8-frame windows of the first 15 test
+# episodes (120 x 7 predicted frames) decoded greedily, since sampled rollouts never repeat a frame
+# exactly and repetition is a property of the model's most likely rollout. ~6 and ~5 minutes on one thread.
+EVAL_ARGS = {"single_step": ["--stride", "4"], "multi_step": ["--num_episodes", "15", "--greedy"]}
 
 
 def _recipe(name: str) -> str:
@@ -104,13 +110,15 @@ def grpo(mode: str, base: Path, data: Path, out: Path, reward: str, steps: int, 
 def mle_control(mode: str, base: Path, data: Path, out: Path, seconds: float, timings: dict, python: str,
                 extra: list[str]) -> Path:
     """Continued MLE from the base model for `seconds` of training (constant small learning rate)."""
+    if (base / "tokenized").is_dir():  # the base run's tokenised windows (checked against the tokenizer's hash)
+        extra = ["--tokenized_dataset_dir", str(base / "tokenized"), *extra]
     if not _done(out):
         _run(f"mle_{mode}", [python, "src/pretrain.py", _recipe(f"video_pretrain_pusht_{mode}"),
                              "--init_from", str(base), "--dataset_name", str(data),
                              "--tokenizer_name_or_path", str(base / "visual_tokenizer"),
                              "--output_dir", str(out), "--max_train_seconds", str(max(seconds, 1.0)),
                              "--max_steps", "100000", "--learning_rate", "1e-4", "--lr_scheduler_type", "constant",
-                             "--warmup_steps", "0", "--save_steps", "20", "--save_total_limit", "50",
+                             "--warmup_steps", "0", "--save_steps", "100", "--save_total_limit", "50",
                              "--eval_strategy", "no", *extra],
              OUT / "logs" / f"mle_{mode}.log", timings)
     return out
@@ -280,7 +288,8 @@ def findings(rows: list[dict], grpo_steps: int) -> list[str]:
 
 def write_report(rows: list[dict], info: dict, pictures: list[dict]) -> Path:
     lines = ["# Video RLVR demo (tiny PushT models, CPU)", "",
-             f"Held-out test episodes of `{info['data']}`, sampled as in evaluation (temperature 1, top-k 100, seed 0). "
+             f"Held-out test episodes of `{info['data']}` (`src/evaluate.py` options: {info['eval_args']}; without "
+             "`--greedy` it samples at temperature 1 with top-k 100, seed 0). "
              f"GRPO: {info['grpo_steps']} steps of the tiny recipes (reward `{info['reward']}`); the control continues "
              "MLE pre-training from the same base model for GRPO's training wall time.", "",
              "| model | task | MSE | MAE | PSNR | SSIM | LPIPS | repetition |", "|---|---|---|---|---|---|---|---|"]
@@ -306,11 +315,13 @@ def write_report(rows: list[dict], info: dict, pictures: list[dict]) -> Path:
 
 
 def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, with_mae: bool = False,
-                   quick: bool = False, python: str = sys.executable) -> dict:
+                   quick: bool = False, python: str = sys.executable, output_dir: str | None = None) -> dict:
     global OUT
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    if quick:  # never mix the plumbing check's outputs into the real demo's cached stages
+    if output_dir is not None:
+        OUT = Path(output_dir).resolve()
+    elif quick:  # never mix the plumbing check's outputs into the real demo's cached stages
         OUT = OUT.parent / "video_quick"
     OUT.mkdir(parents=True, exist_ok=True)
     grpo_extra, mle_extra, eval_extra, data = [], [], [], DATA
@@ -328,6 +339,7 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, w
                      "--num_context_frames", "2", "--num_future_frames", "3"]
         eval_extra = ["--limit", "4"]
     else:
+        eval_extra = None  # per mode: EVAL_ARGS
         build_bases(timings, modes, python)
     reward = "video_mae_lpips"
     rows, grpo_runs, mle_curves, pictures = [], {}, {}, []
@@ -342,14 +354,15 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, w
                                                timings, python, grpo_extra)
         for name, path in models.items():
             metrics = evaluate(mode, path, data, OUT / "eval" / f"{mode}_{name.replace(' ', '_').strip('()')}",
-                               timings, python, eval_extra)
+                               timings, python, EVAL_ARGS[mode] if eval_extra is None else eval_extra)
             if name == "base":
                 rows.append(row("copy last frame", task, metrics, prefix="copy_last_frame_"))
             rows.append(row(name, task, metrics))
         mle_curves[mode] = checkpoint_curve(mle, base, data, limit=4 if quick else 32)
         pictures += base_vs_rlvr_pictures(mode, {"base": base, "RLVR": run}, data, OUT / "samples")
     plot_curves(OUT / "curves.png", grpo_runs, mle_curves)
-    info = {"data": str(data), "grpo_steps": grpo_steps, "reward": reward, "timings": timings,
+    windows = {mode: " ".join(EVAL_ARGS[mode] if eval_extra is None else eval_extra) for mode in modes}
+    info = {"data": str(data), "grpo_steps": grpo_steps, "reward": reward, "timings": timings, "eval_args": windows,
             "wall_s": round(time.perf_counter() - start, 1), "quick": quick}
     report = {"rows": rows, **info, "mle_curves": mle_curves, "pictures": pictures}
     (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -364,8 +377,9 @@ def main(argv=None):
     parser.add_argument("--grpo_steps", type=int, default=100)
     parser.add_argument("--with_mae", action="store_true", help="also GRPO with the MAE-only reward (the comparison)")
     parser.add_argument("--quick", action="store_true", help="the plumbing on untrained 32x32 smoke models, in seconds")
+    parser.add_argument("--output_dir", help="where the report and the demo's runs go (default runs/demo/video)")
     args = parser.parse_args(argv)
-    return run_video_demo(tuple(args.modes), args.grpo_steps, args.with_mae, args.quick)
+    return run_video_demo(tuple(args.modes), args.grpo_steps, args.with_mae, args.quick, output_dir=args.output_dir)
 
 
 if __name__ == "__main__":
