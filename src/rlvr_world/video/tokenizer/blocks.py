@@ -17,7 +17,11 @@ import math
 import torch
 import torch.nn.functional as F
 from diffusers.models.activations import get_activation
-from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block, get_up_block
+from diffusers.models.unets.unet_2d_blocks import (
+    UNetMidBlock2D,
+    get_down_block,
+    get_up_block,
+)
 from torch import nn
 from transformers import initialization as init
 from vector_quantize_pytorch import FSQ

@@ -17,7 +17,13 @@ import torch
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .blocks import FrameDecoder, FrameEncoder, PatchEncoder, build_fsq, init_tokenizer_weights
+from .blocks import (
+    FrameDecoder,
+    FrameEncoder,
+    PatchEncoder,
+    build_fsq,
+    init_tokenizer_weights,
+)
 from .configuration_vqgan_fsq import VQGANFSQConfig
 
 
