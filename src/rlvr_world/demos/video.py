@@ -1,6 +1,6 @@
 """`make demo-video`: the video RLVR pipeline of the tiny PushT models on CPU, with a report.
 
-    python -m rlvr_world.demos.video [--grpo_steps N] [--modes single_step multi_step] [--with_mae] [--quick]
+    python -m rlvr_world.demos.video [--grpo_steps N [N_MULTI]] [--modes single_step multi_step] [--with_mae] [--quick]
         [--output_dir DIR]
 
 Stages (each is skipped when its output is already there, so a second run only redoes what is
@@ -257,7 +257,7 @@ def _fmt(value, digits=4):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def findings(rows: list[dict], grpo_steps: int) -> list[str]:
+def findings(rows: list[dict], grpo_steps: dict[str, int]) -> list[str]:
     """The issue's checks, computed from the table (nothing asserted: reported as measured)."""
     lines = []
     by = {(r["model"], r["task"]): r for r in rows}
@@ -268,7 +268,7 @@ def findings(rows: list[dict], grpo_steps: int) -> list[str]:
             b, r = base["mae"] + base["lpips"], rl["mae"] + rl["lpips"]
             gain = 100 * (b - r) / b
             lines.append(f"- single-step: the rewarded metric MAE + LPIPS goes {b:.4f} -> {r:.4f} on held-out test "
-                         f"episodes after {grpo_steps} GRPO steps: {gain:+.1f}% relative (target: >= 5% better): "
+                         f"episodes after {grpo_steps['single_step']} GRPO steps: {gain:+.1f}% relative (target: >= 5% better): "
                          f"{'met' if gain >= 5 else 'NOT met'}")
         mle = by.get(("continued MLE", "video_single_step"))
         if mle and mle["lpips"] is not None and base["lpips"] is not None:
@@ -290,7 +290,7 @@ def write_report(rows: list[dict], info: dict, pictures: list[dict]) -> Path:
     lines = ["# Video RLVR demo (tiny PushT models, CPU)", "",
              f"Held-out test episodes of `{info['data']}` (`src/evaluate.py` options: {info['eval_args']}; without "
              "`--greedy` it samples at temperature 1 with top-k 100, seed 0). "
-             f"GRPO: {info['grpo_steps']} steps of the tiny recipes (reward `{info['reward']}`); the control continues "
+             f"GRPO: {', '.join(f'{n} steps ({m})' for m, n in info['grpo_steps'].items())} of the tiny recipes (reward `{info['reward']}`); the control continues "
              "MLE pre-training from the same base model for GRPO's training wall time.", "",
              "| model | task | MSE | MAE | PSNR | SSIM | LPIPS | repetition |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -314,7 +314,7 @@ def write_report(rows: list[dict], info: dict, pictures: list[dict]) -> Path:
 # --------------------------------------------------------------------------------------------- main
 
 
-def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, with_mae: bool = False,
+def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[str, int] = 100, with_mae: bool = False,
                    quick: bool = False, python: str = sys.executable, output_dir: str | None = None) -> dict:
     global OUT
     start = time.perf_counter()
@@ -325,6 +325,8 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, w
         OUT = OUT.parent / "video_quick"
     OUT.mkdir(parents=True, exist_ok=True)
     grpo_extra, mle_extra, eval_extra, data = [], [], [], DATA
+    if isinstance(grpo_steps, int):
+        grpo_steps = {mode: grpo_steps for mode in modes}
     bases = dict(BASES)
     if quick:
         from rlvr_world.training.video_smoke import video_smoke_assets
@@ -332,7 +334,7 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, w
         assets = video_smoke_assets(OUT / "quick_assets")
         data = Path(assets["data"])
         bases = {mode: Path(assets[mode]) for mode in modes}
-        grpo_steps = 2
+        grpo_steps = {mode: 2 for mode in modes}
         grpo_extra = ["--per_device_train_batch_size", "8", "--num_generations", "4", "--video_window_stride", "1",
                       "--accuracy_eval_samples", "4", "--accuracy_eval_steps", "1", "--save_steps", "1"]
         mle_extra = ["--save_steps", "2", "--max_eval_windows", "4", "--num_action_bins", "16",
@@ -345,12 +347,12 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, w
     rows, grpo_runs, mle_curves, pictures = [], {}, {}, []
     for mode in modes:
         task, base = f"video_{mode}", bases[mode]
-        run = grpo(mode, base, data, OUT / f"grpo_{mode}", reward, grpo_steps, timings, python, grpo_extra)
+        run = grpo(mode, base, data, OUT / f"grpo_{mode}", reward, grpo_steps[mode], timings, python, grpo_extra)
         grpo_runs[mode] = run
         mle = mle_control(mode, base, data, OUT / f"mle_{mode}", _train_wall_s(run), timings, python, mle_extra)
         models = {"base": base, "RLVR": run, "continued MLE": mle}
         if with_mae:
-            models["RLVR (MAE reward)"] = grpo(mode, base, data, OUT / f"grpo_{mode}_mae", "video_mae", grpo_steps,
+            models["RLVR (MAE reward)"] = grpo(mode, base, data, OUT / f"grpo_{mode}_mae", "video_mae", grpo_steps[mode],
                                                timings, python, grpo_extra)
         for name, path in models.items():
             metrics = evaluate(mode, path, data, OUT / "eval" / f"{mode}_{name.replace(' ', '_').strip('()')}",
@@ -374,12 +376,16 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int = 100, w
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", nargs="+", default=["single_step", "multi_step"], choices=["single_step", "multi_step"])
-    parser.add_argument("--grpo_steps", type=int, default=100)
+    parser.add_argument("--grpo_steps", type=int, nargs="+", default=[100],
+                        help="GRPO steps: one number for every mode, or one per mode in the order of --modes")
     parser.add_argument("--with_mae", action="store_true", help="also GRPO with the MAE-only reward (the comparison)")
     parser.add_argument("--quick", action="store_true", help="the plumbing on untrained 32x32 smoke models, in seconds")
     parser.add_argument("--output_dir", help="where the report and the demo's runs go (default runs/demo/video)")
     args = parser.parse_args(argv)
-    return run_video_demo(tuple(args.modes), args.grpo_steps, args.with_mae, args.quick, output_dir=args.output_dir)
+    if len(args.grpo_steps) not in (1, len(args.modes)):
+        parser.error(f"--grpo_steps takes one number or one per mode ({len(args.modes)}), got {args.grpo_steps}")
+    steps = dict(zip(args.modes, args.grpo_steps * len(args.modes) if len(args.grpo_steps) == 1 else args.grpo_steps))
+    return run_video_demo(tuple(args.modes), steps, args.with_mae, args.quick, output_dir=args.output_dir)
 
 
 if __name__ == "__main__":
