@@ -119,7 +119,7 @@ def mle_control(mode: str, base: Path, data: Path, out: Path, seconds: float, ti
                              "--output_dir", str(out), "--max_train_seconds", str(max(seconds, 1.0)),
                              "--max_steps", "100000", "--learning_rate", "1e-4", "--lr_scheduler_type", "constant",
                              "--warmup_steps", "0", "--save_steps", "100", "--save_total_limit", "50",
-                             "--eval_strategy", "no", *extra],
+                             "--eval_strategy", "no", "--torch_num_threads", "1", *extra],  # as GRPO: one thread
              OUT / "logs" / f"mle_{mode}.log", timings)
     return out
 
@@ -150,7 +150,9 @@ def checkpoint_curve(run_dir: Path, windows_from: Path, data: Path, split: str =
     processor = VideoWorldModelProcessor.from_pretrained(windows_from)
     windows = load_windows(str(data), split, processor.num_context_frames, processor.num_future_frames)
     picks = torch.linspace(0, len(windows) - 1, min(limit, len(windows))).round().long().tolist()
-    callback = VideoMetricsCallback(processor, windows, picks)
+    # batch 32 as the tiny GRPO recipes' accuracy_eval_batch_size: the seeded sampler then draws the same
+    # samples as the GRPO curve's, and both curves start from the same step-0 figures
+    callback = VideoMetricsCallback(processor, windows, picks, batch_size=32)
     callback._start = None
     wall_of = {}
     log = run_dir / "log.jsonl"
