@@ -75,6 +75,15 @@ def _run(stage: str, command: list[str], log: Path, timings: dict) -> None:
     timings[stage] = round(time.perf_counter() - start, 1)
 
 
+def _grpo_window_stride(mode: str, extra: list[str]) -> int:
+    """The window stride of GRPO's held-out curve (`video_window_stride`), so the control's curve uses the same windows."""
+    if "--video_window_stride" in extra:
+        return int(extra[extra.index("--video_window_stride") + 1])
+    import yaml
+
+    return int(yaml.safe_load(Path(_recipe(f"video_grpo_pusht_{mode}")).read_text())["video_window_stride"])
+
+
 def _train_wall_s(run_dir: Path) -> float:
     """Training seconds of a GRPO run: the last `wall_s` of its log.jsonl."""
     walls = [json.loads(line).get("wall_s") for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -139,7 +148,8 @@ def evaluate(mode: str, model: Path, data: Path, out: Path, timings: dict, pytho
 # --------------------------------------------------------------------------------------------- curves and pictures
 
 
-def checkpoint_curve(run_dir: Path, windows_from: Path, data: Path, split: str = "validation", limit: int = 32) -> list[dict]:
+def checkpoint_curve(run_dir: Path, windows_from: Path, data: Path, split: str = "validation", limit: int = 32,
+                     stride: int | None = None) -> list[dict]:
     """Held-out metrics of every `checkpoint-N` of an MLE run (same windows and sampling as the GRPO curve),
     with the training wall time of each checkpoint from the run's log."""
     import torch
@@ -151,7 +161,7 @@ def checkpoint_curve(run_dir: Path, windows_from: Path, data: Path, split: str =
     from rlvr_world.video.processor import VideoWorldModelProcessor
 
     processor = VideoWorldModelProcessor.from_pretrained(windows_from)
-    windows = load_windows(str(data), split, processor.num_context_frames, processor.num_future_frames)
+    windows = load_windows(str(data), split, processor.num_context_frames, processor.num_future_frames, stride=stride)
     picks = torch.linspace(0, len(windows) - 1, min(limit, len(windows))).round().long().tolist()
     # batch 32 as the tiny GRPO recipes' accuracy_eval_batch_size: the seeded sampler then draws the same
     # samples as the GRPO curve's, and both curves start from the same step-0 figures
@@ -367,7 +377,8 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
             if name == "base":
                 rows.append(row("copy last frame", task, metrics, prefix="copy_last_frame_"))
             rows.append(row(name, task, metrics))
-        mle_curves[mode] = checkpoint_curve(mle, base, data, limit=4 if quick else 32)
+        mle_curves[mode] = checkpoint_curve(mle, base, data, limit=4 if quick else 32,
+                                            stride=_grpo_window_stride(mode, grpo_extra))
         pictures += base_vs_rlvr_pictures(mode, {"base": base, "RLVR": run}, data, OUT / "samples")
     plot_curves(OUT / "curves.png", grpo_runs, mle_curves)
     windows = {mode: " ".join(EVAL_ARGS[mode] if eval_extra is None else eval_extra) for mode in modes}
