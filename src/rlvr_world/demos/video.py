@@ -75,13 +75,17 @@ def _run(stage: str, command: list[str], log: Path, timings: dict) -> None:
     timings[stage] = round(time.perf_counter() - start, 1)
 
 
-def _grpo_window_stride(mode: str, extra: list[str]) -> int:
-    """The window stride of GRPO's held-out curve (`video_window_stride`), so the control's curve uses the same windows."""
-    if "--video_window_stride" in extra:
-        return int(extra[extra.index("--video_window_stride") + 1])
+def _grpo_curve_settings(mode: str, extra: list[str]) -> dict:
+    """How GRPO's held-out curve picks and samples its windows (its recipe, then `extra`'s overrides), so that
+    the control's curve sees the same windows and, with the seeded sampler, draws the same samples."""
     import yaml
 
-    return int(yaml.safe_load(Path(_recipe(f"video_grpo_pusht_{mode}")).read_text())["video_window_stride"])
+    settings = yaml.safe_load(Path(_recipe(f"video_grpo_pusht_{mode}")).read_text())
+    for i, flag in enumerate(extra[:-1]):
+        if flag.startswith("--"):
+            settings[flag[2:]] = extra[i + 1]
+    return {"stride": int(settings["video_window_stride"]), "limit": int(settings["accuracy_eval_samples"]),
+            "batch_size": int(settings["accuracy_eval_batch_size"])}
 
 
 def _train_wall_s(run_dir: Path) -> float:
@@ -149,7 +153,7 @@ def evaluate(mode: str, model: Path, data: Path, out: Path, timings: dict, pytho
 
 
 def checkpoint_curve(run_dir: Path, windows_from: Path, data: Path, split: str = "validation", limit: int = 32,
-                     stride: int | None = None) -> list[dict]:
+                     stride: int | None = None, batch_size: int = 32) -> list[dict]:
     """Held-out metrics of every `checkpoint-N` of an MLE run (same windows and sampling as the GRPO curve),
     with the training wall time of each checkpoint from the run's log."""
     import torch
@@ -163,9 +167,7 @@ def checkpoint_curve(run_dir: Path, windows_from: Path, data: Path, split: str =
     processor = VideoWorldModelProcessor.from_pretrained(windows_from)
     windows = load_windows(str(data), split, processor.num_context_frames, processor.num_future_frames, stride=stride)
     picks = torch.linspace(0, len(windows) - 1, min(limit, len(windows))).round().long().tolist()
-    # batch 32 as the tiny GRPO recipes' accuracy_eval_batch_size: the seeded sampler then draws the same
-    # samples as the GRPO curve's, and both curves start from the same step-0 figures
-    callback = VideoMetricsCallback(processor, windows, picks, batch_size=32)
+    callback = VideoMetricsCallback(processor, windows, picks, batch_size=batch_size)
     callback._start = None
     wall_of = {}
     log = run_dir / "log.jsonl"
@@ -377,8 +379,7 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
             if name == "base":
                 rows.append(row("copy last frame", task, metrics, prefix="copy_last_frame_"))
             rows.append(row(name, task, metrics))
-        mle_curves[mode] = checkpoint_curve(mle, base, data, limit=4 if quick else 32,
-                                            stride=_grpo_window_stride(mode, grpo_extra))
+        mle_curves[mode] = checkpoint_curve(mle, base, data, **_grpo_curve_settings(mode, grpo_extra))
         pictures += base_vs_rlvr_pictures(mode, {"base": base, "RLVR": run}, data, OUT / "samples")
     plot_curves(OUT / "curves.png", grpo_runs, mle_curves)
     windows = {mode: " ".join(EVAL_ARGS[mode] if eval_extra is None else eval_extra) for mode in modes}
@@ -401,11 +402,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the plumbing on untrained 32x32 smoke models, in seconds")
     parser.add_argument("--output_dir", help="where the report and the demo's runs go (default runs/demo/video)")
     args = parser.parse_args(argv)
-    if args.grpo_steps is None:
-        args.grpo_steps = [GRPO_STEPS[mode] for mode in args.modes]
-    if len(args.grpo_steps) not in (1, len(args.modes)):
-        parser.error(f"--grpo_steps takes one number or one per mode ({len(args.modes)}), got {args.grpo_steps}")
-    steps = dict(zip(args.modes, args.grpo_steps * len(args.modes) if len(args.grpo_steps) == 1 else args.grpo_steps))
+    steps = args.grpo_steps
+    if steps is not None:
+        if len(steps) not in (1, len(args.modes)):
+            parser.error(f"--grpo_steps takes one number or one per mode ({len(args.modes)}), got {steps}")
+        steps = steps[0] if len(steps) == 1 else dict(zip(args.modes, steps))
     return run_video_demo(tuple(args.modes), steps, args.with_mae, args.quick, output_dir=args.output_dir)
 
 
