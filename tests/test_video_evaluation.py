@@ -248,3 +248,16 @@ def test_mismatched_task_is_a_clear_error(episodes, world_models, tmp_path):
     with pytest.raises(ValueError, match="single_step world model cannot be evaluated as video_multi_step"):
         video.main(["--task", "video_multi_step", "--dataset", str(episodes), "--model", str(world_models["single_step"]),
                     "--output_dir", str(tmp_path / "x"), "--no_progress"])
+
+
+def test_latent_mbr_run_is_deterministic_and_named(episodes, world_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "lpips_available", lambda net="vgg": False)
+    common = ["--task", "video_single_step", "--dataset", str(episodes), "--model", str(world_models["single_step"]),
+              "--no_progress", "--num_visualized", "0", "--latent_mbr"]
+    one = video.main(common + ["--seed", "1", "--output_dir", str(tmp_path / "one")])
+    other = video.main(common + ["--seed", "2", "--output_dir", str(tmp_path / "other")])
+    assert one["mse"] == other["mse"]  # no sampling: the seed does not matter
+    assert one["sampling"]["latent_mbr"] is True and one["sampling"]["do_sample"] is False
+    assert "Decoding: latent MBR" in (tmp_path / "one" / "report.md").read_text()
+    with pytest.raises(ValueError, match="deterministic"):
+        video.main(common + ["--num_samples", "2", "--output_dir", str(tmp_path / "bad")])

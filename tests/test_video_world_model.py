@@ -16,6 +16,7 @@ import rlvr_world  # noqa: F401  (registers the Auto classes)
 from rlvr_world.video.actions import ActionBinner
 from rlvr_world.video.generation import (
     CodeRangeLogitsProcessor,
+    LatentMBRLogitsProcessor,
     best_of_n,
     generate_next_frame,
     repetition_flags,
@@ -566,3 +567,104 @@ def test_generate_with_the_frame_inputs_matches_the_full_pass(multi, inputs):
         # and every greedy token is the argmax of a full forward pass over the finished sequence
         logits = model(cached).logits
     assert torch.equal(logits[:, 19:-1].argmax(-1), cached[:, 20:])
+
+
+def test_sinusoidal_init_starts_neighbours_close_and_keeps_loaded_weights(tmp_path, single):
+    model = tiny_model(single, frame_positions=True, action_input=True, place_input=True, sinusoidal_init=True)
+    low, high = model.config.action_range
+    bins = model.model.embed_tokens.weight[low:high]
+
+    def cosine(a, b):
+        return float(torch.cosine_similarity(a, b, 0))
+
+    middle = (high - low) // 2
+    assert cosine(bins[middle], bins[middle + 1]) > 0.9  # one bin apart
+    assert abs(cosine(bins[middle], bins[middle + 64])) < 0.3  # a quarter of the range apart
+    assert float(bins.std()) == pytest.approx(model.config.initializer_range, rel=0.1)
+    places, width = model.model.place_embedding.weight, model.config.frame_width
+    assert cosine(places[0], places[1]) > cosine(places[0], places[-1])  # along the row vs the far corner
+    assert cosine(places[0], places[width]) > cosine(places[0], places[-1])  # down the column vs the far corner
+    visual = model.model.embed_tokens.weight[:low]
+    assert float(visual.std()) == pytest.approx(model.config.initializer_range, rel=0.1)  # the rest as before
+
+    model.save_pretrained(tmp_path)  # a saved model loads as saved, sinusoidal_init or not
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    plain = tiny_model(single, frame_positions=True, action_input=True, place_input=True)
+    plain.save_pretrained(tmp_path / "plain")
+    forced = AutoModelForCausalLM.from_pretrained(tmp_path / "plain", sinusoidal_init=True)
+    assert torch.equal(forced.model.embed_tokens.weight, plain.model.embed_tokens.weight)
+    assert torch.equal(forced.model.place_embedding.weight, plain.model.place_embedding.weight)
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+def test_loss_on_the_labelled_positions_equals_the_full_loss(mode, single, multi):
+    from rlvr_world.video.pretraining import collate_windows, next_token_loss
+
+    processor = {"single": single, "multi": multi}[mode]
+    model = tiny_model(processor, frame_positions=True, action_input=True, place_input=True)
+    torch.manual_seed(1)
+    frames = processor.num_context_frames + 1 if mode == "single" else processor.num_future_frames
+    codes = torch.randint(0, processor.num_visual_codes, (3, frames, *processor.frame_token_shape))
+    actions = processor.action_tokens(torch.rand(3, frames, 2) * 512)
+    context = None
+    if mode == "multi":
+        context = torch.randint(0, processor.num_context_codes, (3, 1, *processor.context_token_shape))
+    built = processor.build_sequences(codes, actions, context)
+    batch = collate_windows([{"input_ids": i, "labels": l} for i, l in zip(built["input_ids"].tolist(), built["labels"].tolist())])
+    kept = batch["logits_to_keep"]
+    assert kept.numel() == int((batch["labels"][0, 1:] != IGNORE_INDEX).sum()) < batch["input_ids"].shape[1] - 1
+    full = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=kept)
+    assert outputs.logits.shape[1] == kept.numel()
+    assert torch.allclose(next_token_loss(outputs, batch["labels"]), full, atol=1e-6)
+    items = int((batch["labels"] != IGNORE_INDEX).sum())  # gradient accumulation: summed over the given count
+    assert torch.allclose(next_token_loss(outputs, batch["labels"], num_items_in_batch=2 * items), full / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="logits_to_keep"):
+        next_token_loss(model(input_ids=batch["input_ids"]), batch["labels"])
+
+
+def test_latent_mbr_picks_the_code_nearest_the_expected_latent():
+    latents = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]])  # five codes on a line, then 3 other ids
+    mbr = LatentMBRLogitsProcessor(latents)
+    ids = torch.zeros(3, 1, dtype=torch.long)
+    scores = torch.full((3, 8), float("-inf"))
+    scores[0, :5] = torch.tensor([0.0, -9, -9, -9, 0.0])  # half on code 0, half on code 4: the middle one
+    scores[1, :5] = torch.tensor([-9, -9, -9, 2.0, 0.0])  # mostly code 3: itself
+    scores[2, 5:] = 0.0  # an action position: untouched
+    out = mbr(ids, scores)
+    assert out[0].argmax() == 2 and torch.isfinite(out[0]).sum() == 1
+    assert out[1].argmax() == 3 and torch.isfinite(out[1]).sum() == 1
+    assert torch.equal(out[2], scores[2])
+    # the expected squared latent error is lowest at the chosen code (brute force over the five)
+    p = scores[0, :5].softmax(-1)
+    risk = [(p * (latents[:, 0] - latents[c, 0]) ** 2).sum() for c in range(5)]
+    assert int(torch.stack(risk).argmin()) == 2
+    with pytest.raises(ValueError):
+        LatentMBRLogitsProcessor(torch.zeros(5))
+
+
+def test_latent_mbr_generation(single, multi, frame_tokenizer):
+    latents = single.visual_code_latents()
+    assert latents.shape[0] == single.num_visual_codes
+    codes = torch.tensor([[[0, 1], [7, single.num_visual_codes - 1]]])
+    assert torch.allclose(latents[codes.flatten()], frame_tokenizer.codes_to_latents(codes).flatten(2).squeeze(0).T)
+    assert multi.visual_code_latents().shape[0] == multi.num_visual_codes
+    model = tiny_model(single, seed=3)
+    prompt = single.build_prompt(torch.rand(2, 2, 3, 8, 8), torch.rand(2, 2, 2))
+    out = generate_next_frame(model, single, prompt, do_sample=False, latent_mbr=True)
+    assert (out.completion_ids[:, -1] == single.eos_token_id).all()
+    # each token is the one nearest the expected latent under the model's distribution there
+    logits = model(input_ids=torch.cat([out.prompt_ids, out.completion_ids], 1)).logits
+    steps = logits[:, single.prompt_length - 1 : -2, : single.num_visual_codes].softmax(-1)
+    expected = torch.cdist(steps @ latents, latents.expand(2, -1, -1)).argmin(-1)
+    assert torch.equal(out.completion_ids[:, :-1], expected)
+    with pytest.raises(ValueError, match="do_sample"):
+        generate_next_frame(model, single, prompt, latent_mbr=True)
+    rolled = rollout(tiny_model(multi), multi, multi.build_prompt(torch.rand(1, 1, 3, 8, 8), torch.rand(1, 1, 2)),
+                     multi.action_tokens(torch.rand(1, 2, 2)), do_sample=False, latent_mbr=True)
+    assert rolled.frame_codes.shape[1] == 3
+    with pytest.raises(ValueError, match="reject_repeats"):
+        rollout(tiny_model(multi), multi, multi.build_prompt(torch.rand(1, 1, 3, 8, 8), torch.rand(1, 1, 2)),
+                multi.action_tokens(torch.rand(1, 2, 2)), do_sample=False, latent_mbr=True, reject_repeats=True)

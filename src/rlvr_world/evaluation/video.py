@@ -63,6 +63,11 @@ class SamplingOptions:
     num_samples: int = 1  # best-of-N against the ground truth (test-time scaling), under `best_of`
     best_of: str = "mse"
     reject_repeats: bool = False  # multi-step: resample a frame that repeats its predecessor
+    latent_mbr: bool = False  # each visual token by minimum Bayes risk in the tokenizer's latent space
+
+    def __post_init__(self):
+        if self.latent_mbr and (self.do_sample or self.num_samples > 1 or self.reject_repeats):
+            raise ValueError("latent MBR decoding is deterministic: it takes no sampling, best-of-N or repeat rejection")
 
 
 @dataclass
@@ -244,7 +249,7 @@ class WorldModelPredictor:
         pixels, actions = pixels.to(self.device), actions.to(self.device)
         s = self.sampling
         options = dict(do_sample=s.do_sample, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                       seed=self.seed + self.calls)
+                       seed=self.seed + self.calls, latent_mbr=s.latent_mbr)
         self.calls += 1
         if self.multi_step:
             prompt = self.processor.build_prompt(pixels[:, :k], actions[:, :k])
@@ -483,6 +488,7 @@ def write_report(output_dir: Path, metrics: dict[str, Any]) -> Path:
     if metrics.get("sampling"):
         s = metrics["sampling"]
         how = (f"sampling, temperature {s['temperature']}, top-k {s['top_k']}, top-p {s['top_p']}" if s["do_sample"]
+               else "latent MBR (each visual token: the code nearest the expected latent)" if s.get("latent_mbr")
                else "greedy decoding")
         lines.append(f"Decoding: {how}; best of {s['num_samples']} by {s['best_of']}; "
                      f"reject repeats: {s['reject_repeats']}; seed {metrics['seed']}.")
@@ -694,6 +700,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--future_frames", type=int, help="default: the model's processor (single-step 1, multi-step 7)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    parser.add_argument("--latent_mbr", action="store_true",
+                        help="each visual token by minimum Bayes risk under squared latent distance: the code nearest the "
+                             "expected latent under the model's distribution (deterministic, instead of sampling or greedy)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top_k", type=int, default=100, help="0 turns top-k off (the paper evaluates with 100)")
     parser.add_argument("--top_p", type=float, default=None)
@@ -710,8 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> VideoEvalConfig:
     sampling = SamplingOptions(
-        do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None, top_p=args.top_p,
-        num_samples=args.num_samples, best_of=args.best_of, reject_repeats=args.reject_repeats,
+        do_sample=not (args.greedy or args.latent_mbr), temperature=args.temperature, top_k=args.top_k or None,
+        top_p=args.top_p, num_samples=args.num_samples, best_of=args.best_of, reject_repeats=args.reject_repeats,
+        latent_mbr=args.latent_mbr,
     )
     return VideoEvalConfig(
         task=args.task, dataset=args.dataset, output_dir=args.output_dir, model=args.model, tokenizer=args.tokenizer,

@@ -28,11 +28,16 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from rlvr_world.data.frames import ACTIONS, FRAMES, EpisodeReader, episode_actions
 from rlvr_world.video.actions import ActionBinner
-from rlvr_world.video.processor import SINGLE_STEP, VideoWorldModelProcessor
+from rlvr_world.video.processor import (
+    IGNORE_INDEX,
+    SINGLE_STEP,
+    VideoWorldModelProcessor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +189,34 @@ def load_or_build_tokenized(script_args, processor, episodes: datasets.DatasetDi
 # ---------------------------------------------------------------------------------------- training
 
 
+def predicting_positions(labels: torch.Tensor) -> torch.Tensor:
+    """The positions whose next token is labelled in any row (the windows share one layout)."""
+    return (labels[:, 1:] != IGNORE_INDEX).any(0).nonzero().squeeze(-1)
+
+
 def collate_windows(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Fixed-length windows -> ``input_ids`` / ``labels`` / ``attention_mask`` tensors."""
+    """Fixed-length windows -> ``input_ids`` / ``labels`` / ``attention_mask`` tensors, and
+    ``logits_to_keep``: the output head runs only where a label follows (half of a single-step
+    sequence is context; the head and its cross-entropy were a quarter of a tiny model's step)."""
     input_ids = torch.tensor([row["input_ids"] for row in rows], dtype=torch.long)
     labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": torch.ones_like(input_ids)}
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": torch.ones_like(input_ids),
+            "logits_to_keep": predicting_positions(labels)}
+
+
+def next_token_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Cross-entropy of logits kept at [`predicting_positions`] against the tokens that follow them
+    (the Trainer's `compute_loss_func`); summed over `num_items_in_batch` under gradient accumulation."""
+    positions = predicting_positions(labels).to(labels.device)
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    if logits.shape[1] != positions.numel():
+        raise ValueError(f"{logits.shape[1]} logits per row for {positions.numel()} labelled positions: "
+                         "pass the collator's logits_to_keep to the model")
+    targets = labels[:, positions + 1]
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    if num_items_in_batch is None:
+        return loss / (targets != IGNORE_INDEX).sum().clamp(min=1)
+    return loss / num_items_in_batch
 
 
 def build_model(script_args, processor: VideoWorldModelProcessor):
@@ -291,12 +319,14 @@ def pretrain(script_args, training_args):
     if script_args.max_train_seconds:
         callbacks.append(TimeLimitCallback(script_args.max_train_seconds))
     training_args.remove_unused_columns = False  # the collator picks its columns
+    training_args.prediction_loss_only = True  # evaluation reports the loss; gathering logits only costs memory
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=train_windows,
         eval_dataset=eval_windows,
         data_collator=collate_windows,
+        compute_loss_func=next_token_loss,
         callbacks=callbacks,
     )
     checkpoint = resolve_resume(training_args, script_args.auto_resume)
@@ -334,6 +364,8 @@ __all__ = [
     "collate_windows",
     "iter_windows",
     "load_or_build_tokenized",
+    "next_token_loss",
     "plot_loss_curve",
+    "predicting_positions",
     "pretrain",
 ]

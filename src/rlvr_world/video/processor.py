@@ -232,6 +232,18 @@ class VideoWorldModelProcessor:
     def _tokenizer_device(self) -> torch.device:
         return next(self.visual_tokenizer.parameters()).device
 
+    @torch.no_grad()
+    def visual_code_latents(self) -> torch.Tensor:
+        """``[num_visual_codes, D]``: the latent the tokenizer's quantiser gives each visual code (the
+        predicted frames' codebook; what the decoder reads), for decoding rules in latent space."""
+        tokenizer = self.visual_tokenizer
+        quantizer = tokenizer.quantizer if self.mode == SINGLE_STEP else tokenizer.future_quantizer
+        latents = quantizer.project_out(quantizer.implicit_codebook.to(quantizer.project_out.weight.dtype)
+                                        if hasattr(quantizer.project_out, "weight") else quantizer.implicit_codebook)
+        if latents.shape[0] != self.num_visual_codes:
+            raise ValueError(f"the tokenizer has {latents.shape[0]} codes, the processor {self.num_visual_codes}")
+        return latents.float()
+
     # ------------------------------------------------------------------------------ actions
     def action_tokens(self, actions: np.ndarray | torch.Tensor) -> torch.LongTensor:
         """Continuous actions ``[..., D]`` -> action token ids ``[..., D]``."""

@@ -52,6 +52,10 @@ class VideoWorldModelConfig(LlamaConfig):
             place can condition on it without finding the action tokens by attention.
         place_input (`bool`, defaults to `False`): each such position also gets a learned embedding of
             the place it predicts (RoPE gives only relative positions; where the agent is headed is absolute).
+        sinusoidal_init (`bool`, defaults to `False`): a new model's action-bin embeddings start as sinusoidal
+            features of the bin's value, and its place embeddings as those of the row and column, so that
+            neighbouring bins and places start close (learned from random vectors, each of 256 bins must be
+            learned on its own before actions mean distances).
         Other arguments: see [`transformers.LlamaConfig`]; the defaults here are the paper's
         138M model (12 layers, hidden 768, 12 heads, FFN 3072).
     """
@@ -72,6 +76,7 @@ class VideoWorldModelConfig(LlamaConfig):
     action_starts: list[int] | None = None
     action_input: bool = False
     place_input: bool = False
+    sinusoidal_init: bool = False
 
     vocab_size: int | None = None
     hidden_size: int = 768

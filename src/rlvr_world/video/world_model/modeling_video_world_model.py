@@ -24,6 +24,8 @@ from transformers.models.llama.modeling_llama import LlamaForCausalLM
 from .configuration_video_world_model import VideoWorldModelConfig
 
 NO_TOKEN = -1
+# Shortest periods of the sinusoidal start (`sinusoidal_init`): 8 action bins, 4 places of a row or column.
+ACTION_PERIOD, PLACE_PERIOD = 8.0, 4.0
 
 
 def _predicted_places(position_ids: torch.LongTensor, frame_starts: list[int], tokens_per_frame: int):
@@ -100,9 +102,39 @@ def predicted_places(position_ids: torch.LongTensor, frame_starts: list[int], to
     return torch.where(inside, place, torch.full_like(place, NO_TOKEN))
 
 
+def sinusoidal_features(count: int, dim: int, shortest_period: float) -> torch.Tensor:
+    """`[count, dim]` sines and cosines of the values 0..count-1 at `dim // 2` log-spaced periods from twice
+    the range (monotone) down to `shortest_period` values, so that nearby values get similar features
+    (256 bins at 8: cosine 0.96 one bin apart, 0.43 eight apart); unit variance per feature."""
+    fraction = torch.linspace(0, 1, dim // 2, dtype=torch.float64)
+    periods = 2 * count * (shortest_period / (2 * count)) ** fraction
+    frequencies = 2 * torch.pi / periods
+    angles = torch.arange(count, dtype=torch.float64)[:, None] * frequencies[None]
+    features = torch.cat([angles.sin(), angles.cos()], -1) * 2**0.5
+    return torch.nn.functional.pad(features, (0, dim - features.shape[1])).float()
+
+
 class VideoWorldModelPreTrainedModel(LlamaPreTrainedModel):
     config_class = VideoWorldModelConfig
     config: VideoWorldModelConfig
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if not self.config.sinusoidal_init or getattr(module.weight if hasattr(module, "weight") else None,
+                                                      "_is_hf_initialized", False):
+            return  # loaded weights carry the flag and are kept
+        base = getattr(self, self.base_model_prefix, self)
+        std, hidden = self.config.initializer_range, self.config.hidden_size
+        if module is getattr(base, "embed_tokens", None):
+            low, high = self.config.action_range
+            module.weight[low:high] = std * sinusoidal_features(high - low, hidden, ACTION_PERIOD).to(module.weight)
+        elif module is getattr(base, "place_embedding", None):
+            width = self.config.frame_width or self.config.tokens_per_frame
+            height = self.config.tokens_per_frame // width
+            row = sinusoidal_features(height, hidden // 2, PLACE_PERIOD).repeat_interleave(width, 0)
+            col = sinusoidal_features(width, hidden - hidden // 2, PLACE_PERIOD).repeat(height, 1)
+            module.weight.copy_(std * torch.cat([row, col], -1).to(module.weight))
 
 
 class VideoWorldModelModel(VideoWorldModelPreTrainedModel, LlamaModel):
@@ -120,13 +152,11 @@ class VideoWorldModelModel(VideoWorldModelPreTrainedModel, LlamaModel):
         if config.tokens_per_frame:
             places = (2 * config.previous_frame_radius + 1) ** 2
             self.previous_frame_projection = nn.Linear(places * config.hidden_size, config.hidden_size, bias=False)
-            nn.init.normal_(self.previous_frame_projection.weight, std=config.initializer_range)
         if config.action_input:
             self.action_projection = nn.Linear(config.action_dim * config.hidden_size, config.hidden_size, bias=False)
-            nn.init.normal_(self.action_projection.weight, std=config.initializer_range)
         if config.place_input:
             self.place_embedding = nn.Embedding(config.tokens_per_frame, config.hidden_size)
-            nn.init.normal_(self.place_embedding.weight, std=config.initializer_range)
+        self.post_init()  # again: Llama's ran before these inputs existed
 
     def _looked_up(self, ids: torch.LongTensor, projection: nn.Linear) -> torch.Tensor:
         """`projection` of the concatenated embeddings of `ids` `[B, Q, m]`, zeros for `NO_TOKEN`."""
@@ -191,4 +221,4 @@ class VideoWorldModelForCausalLM(VideoWorldModelPreTrainedModel, LlamaForCausalL
 
 
 __all__ = ["VideoWorldModelForCausalLM", "VideoWorldModelModel", "VideoWorldModelPreTrainedModel", "frame_action_tokens",
-           "predicted_places", "previous_frame_tokens"]
+           "predicted_places", "previous_frame_tokens", "sinusoidal_features"]
