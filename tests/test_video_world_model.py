@@ -572,7 +572,7 @@ def test_generate_with_the_frame_inputs_matches_the_full_pass(multi, inputs):
 def test_sinusoidal_init_starts_neighbours_close_and_keeps_loaded_weights(tmp_path, single):
     model = tiny_model(single, frame_positions=True, action_input=True, place_input=True, sinusoidal_init=True)
     low, high = model.config.action_range
-    bins = model.model.embed_tokens.weight[low:high]
+    bins = model.model.embed_tokens.weight.detach()[low:high]
 
     def cosine(a, b):
         return float(torch.cosine_similarity(a, b, 0))
@@ -581,10 +581,10 @@ def test_sinusoidal_init_starts_neighbours_close_and_keeps_loaded_weights(tmp_pa
     assert cosine(bins[middle], bins[middle + 1]) > 0.9  # one bin apart
     assert abs(cosine(bins[middle], bins[middle + 64])) < 0.3  # a quarter of the range apart
     assert float(bins.std()) == pytest.approx(model.config.initializer_range, rel=0.1)
-    places, width = model.model.place_embedding.weight, model.config.frame_width
+    places, width = model.model.place_embedding.weight.detach(), model.config.frame_width
     assert cosine(places[0], places[1]) > cosine(places[0], places[-1])  # along the row vs the far corner
     assert cosine(places[0], places[width]) > cosine(places[0], places[-1])  # down the column vs the far corner
-    visual = model.model.embed_tokens.weight[:low]
+    visual = model.model.embed_tokens.weight.detach()[:low]
     assert float(visual.std()) == pytest.approx(model.config.initializer_range, rel=0.1)  # the rest as before
 
     model.save_pretrained(tmp_path)  # a saved model loads as saved, sinusoidal_init or not
