@@ -102,9 +102,9 @@ class LatentMBRLogitsProcessor(LogitsProcessor):
         visual = torch.isfinite(scores[:, :n]).any(-1) & ~torch.isfinite(scores[:, n:]).any(-1)
         if not visual.any():
             return scores
-        latents = self.code_latents.to(scores.device)
-        expected = scores[visual, :n].float().softmax(-1) @ latents
-        chosen = torch.cdist(expected, latents).argmin(-1)
+        self.code_latents = self.code_latents.to(scores.device)  # once: a no-op on later tokens
+        expected = scores[visual, :n].float().softmax(-1) @ self.code_latents
+        chosen = torch.cdist(expected, self.code_latents).argmin(-1)
         out = scores.clone()
         rows = out[visual].fill_(float("-inf"))
         rows[torch.arange(len(chosen), device=scores.device), chosen] = 0.0
@@ -162,18 +162,17 @@ def _seed(seed: int | None) -> None:
         torch.manual_seed(seed)
 
 
-def _check_latent_mbr(latent_mbr: bool, do_sample: bool) -> bool:
-    """`do_sample` for `generate`: False under latent MBR, which picks each token itself."""
-    if latent_mbr and do_sample:
-        raise ValueError("latent_mbr chooses each token itself: pass do_sample=False")
-    return do_sample
-
-
-def _logits_processors(processor: VideoWorldModelProcessor, constraint: CodeRangeLogitsProcessor,
-                       latent_mbr: bool) -> LogitsProcessorList:
+def _latent_mbr(processor: VideoWorldModelProcessor, latent_mbr: bool, do_sample: bool) -> LatentMBRLogitsProcessor | None:
+    """The MBR token chooser when asked for (built once per call: the code latents do not change)."""
     if not latent_mbr:
-        return LogitsProcessorList([constraint])
-    return LogitsProcessorList([constraint, LatentMBRLogitsProcessor(processor.visual_code_latents())])
+        return None
+    if do_sample:
+        raise ValueError("latent_mbr chooses each token itself: pass do_sample=False")
+    return LatentMBRLogitsProcessor(processor.visual_code_latents())
+
+
+def _logits_processors(constraint: CodeRangeLogitsProcessor, mbr: LatentMBRLogitsProcessor | None) -> LogitsProcessorList:
+    return LogitsProcessorList([constraint] if mbr is None else [constraint, mbr])
 
 
 # ---------------------------------------------------------------------------------------- single step
@@ -198,12 +197,12 @@ def generate_next_frame(
     """Single-step prediction: the target frame's ``N`` tokens and EOS after each prompt ``[B, P]``
     (``latent_mbr``: each visual token by [`LatentMBRLogitsProcessor`] instead of sampling or greedy)."""
     _check_prompts(processor, prompt_ids, SINGLE_STEP, "generate_next_frame is for single-step world models; use rollout")
-    do_sample = _check_latent_mbr(latent_mbr, do_sample)
+    mbr = _latent_mbr(processor, latent_mbr, do_sample)
     _seed(seed)
     prompts = prompt_ids.to(_device(model)).repeat_interleave(num_return_sequences, dim=0)
     kinds = processor.token_kinds()[processor.prompt_length:]  # N visual positions, then EOS
     config = _generation_config(processor, len(kinds), do_sample, temperature, top_k, top_p, use_cache)
-    processors = _logits_processors(processor, CodeRangeLogitsProcessor(prompts.shape[1], _ranges(processor, kinds)), latent_mbr)
+    processors = _logits_processors(CodeRangeLogitsProcessor(prompts.shape[1], _ranges(processor, kinds)), mbr)
     sequences = model.generate(prompts, generation_config=config, logits_processor=processors).sequences
     completion = sequences[:, prompts.shape[1]:]
     codes, _ = processor.completion_to_codes(completion)
@@ -252,7 +251,7 @@ def rollout(
         latent_mbr: each visual token by [`LatentMBRLogitsProcessor`] (deterministic: no sampling, no rejection).
     """
     _check_prompts(processor, prompt_ids, MULTI_STEP, "rollout is for multi-step world models; use generate_next_frame")
-    do_sample = _check_latent_mbr(latent_mbr, do_sample)
+    mbr = _latent_mbr(processor, latent_mbr, do_sample)
     if latent_mbr and reject_repeats:
         raise ValueError("latent_mbr is deterministic: a rejected frame would come back the same; drop reject_repeats")
     num_frames = action_ids.shape[1] + 1 if num_frames is None else num_frames
@@ -267,7 +266,7 @@ def rollout(
     visual = [processor.kind_ranges()[VISUAL]] * n
 
     def sample_frame(sequence: torch.Tensor, cache):
-        processors = _logits_processors(processor, CodeRangeLogitsProcessor(sequence.shape[1], visual), latent_mbr)
+        processors = _logits_processors(CodeRangeLogitsProcessor(sequence.shape[1], visual), mbr)
         out = model.generate(sequence, generation_config=config, logits_processor=processors, cache=cache)
         return out.sequences[:, -n:], out.get("cache")
 

@@ -238,8 +238,7 @@ class VideoWorldModelProcessor:
         predicted frames' codebook; what the decoder reads), for decoding rules in latent space."""
         tokenizer = self.visual_tokenizer
         quantizer = tokenizer.quantizer if self.mode == SINGLE_STEP else tokenizer.future_quantizer
-        latents = quantizer.project_out(quantizer.implicit_codebook.to(quantizer.project_out.weight.dtype)
-                                        if hasattr(quantizer.project_out, "weight") else quantizer.implicit_codebook)
+        latents = quantizer.indices_to_codes(torch.arange(quantizer.codebook_size, device=self._tokenizer_device()))
         if latents.shape[0] != self.num_visual_codes:
             raise ValueError(f"the tokenizer has {latents.shape[0]} codes, the processor {self.num_visual_codes}")
         return latents.float()

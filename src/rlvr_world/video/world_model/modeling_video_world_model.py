@@ -121,8 +121,8 @@ class VideoWorldModelPreTrainedModel(LlamaPreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if not self.config.sinusoidal_init or getattr(module.weight if hasattr(module, "weight") else None,
-                                                      "_is_hf_initialized", False):
+        weight = getattr(module, "weight", None)
+        if not self.config.sinusoidal_init or weight is None or getattr(weight, "_is_hf_initialized", False):
             return  # loaded weights carry the flag and are kept
         base = getattr(self, self.base_model_prefix, self)
         std, hidden = self.config.initializer_range, self.config.hidden_size
