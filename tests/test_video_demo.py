@@ -11,7 +11,7 @@ def test_video_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
     control, evaluation of base / RLVR / control / copy, curves, pictures and both reports."""
     out = tmp_path / "video"
     subprocess.run([sys.executable, "-m", "rlvr_world.demos.video", "--quick", "--modes", "single_step",
-                    "--output_dir", str(out)], check=True, capture_output=True, text=True)
+                    "--output_dir", str(out), "--parallel", "2"], check=True, capture_output=True, text=True)
     report = json.loads((out / "report.json").read_text())
     rows = {r["model"]: r for r in report["rows"]}
     assert set(rows) == {"copy last frame", "base", "RLVR", "continued MLE"}
@@ -21,6 +21,12 @@ def test_video_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
     assert (out / "grpo_single_step" / "model.safetensors").is_file()
     assert (out / "mle_single_step" / "model.safetensors").is_file()
     assert report["mle_curves"]["single_step"][0]["step"] == 0
+    # the control trained beside GRPO, and at least as long as GRPO's training took
+    grpo_seconds = [json.loads(line) for line in (out / "grpo_single_step" / "log.jsonl").read_text().splitlines()
+                    if "train_runtime" in line][-1]["wall_s"]
+    assert json.loads((out / "mle_single_step" / "train_summary.json").read_text())["train_wall_s"] >= round(grpo_seconds, 1)
+    starts = report["timings"]
+    assert abs(starts["grpo_single_step"]["start_s"] - starts["mle_single_step"]["start_s"]) < 5.0
     assert (out / "curves.png").stat().st_size > 10_000
     assert report["pictures"] and all((out / p["grid"]).is_file() and (out / p["gif"]).is_file()
                                       for p in report["pictures"])
@@ -48,3 +54,47 @@ def test_one_grpo_step_count_or_one_per_mode():
 
     with pytest.raises(SystemExit):
         main(["--modes", "single_step", "--grpo_steps", "10", "20"])
+
+
+def test_control_trains_until_the_matched_run_has_finished_and_as_long(tmp_path):
+    """`--match_train_seconds_of`: no stop while the GRPO run is still training; once its log has the final
+    `train_runtime` record, stop as soon as this run has trained as long."""
+    from types import SimpleNamespace
+
+    from rlvr_world.training.callbacks import MatchTrainTimeCallback, finished_train_seconds
+
+    run = tmp_path / "grpo"
+    run.mkdir()
+    callback = MatchTrainTimeCallback(str(run), poll_seconds=0.0)
+    state, control = SimpleNamespace(global_step=7), SimpleNamespace(should_training_stop=False, should_save=False)
+    callback.on_train_begin(None, state, control)
+    callback.on_step_end(None, state, control)  # no log yet: still training
+    (run / "log.jsonl").write_text(json.dumps({"step": 1, "wall_s": 0.1, "loss": 1.0}) + "\n")
+    callback.on_step_end(None, state, control)
+    assert finished_train_seconds(str(run)) is None and not control.should_training_stop
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps({"step": 2, "wall_s": 3600.0, "train_runtime": 3600.0}) + "\n")
+    callback.on_step_end(None, state, control)  # finished, but trained an hour: this run goes on
+    assert callback.target == 3600.0 and not control.should_training_stop
+    callback.target = 0.0  # as if this run had now trained as long
+    callback.on_step_end(None, state, control)
+    assert control.should_training_stop and control.should_save
+
+
+def test_stages_run_side_by_side_and_a_failure_stops_the_others(tmp_path):
+    import time
+
+    from rlvr_world.demos import video
+
+    timings = {}
+    sleep = [sys.executable, "-c", "import time; time.sleep(1.5); print('done')"]
+    video._run_stages([video.Stage("a", sleep, tmp_path / "a.log"), video.Stage("b", sleep, tmp_path / "b.log")],
+                      timings, parallel=2)
+    assert abs(timings["a"]["start_s"] - timings["b"]["start_s"]) < 1.0  # both started at once
+    assert (tmp_path / "a.log").read_text().strip() == "done"
+    start = time.perf_counter()
+    with pytest.raises(SystemExit, match="b failed"):
+        video._run_stages([video.Stage("a", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "c.log"),
+                           video.Stage("b", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "d.log")],
+                          {}, parallel=2)
+    assert time.perf_counter() - start < 30  # the sleeper was stopped, not waited for

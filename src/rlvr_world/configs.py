@@ -220,6 +220,11 @@ class VideoPretrainScriptArguments:
     max_train_seconds: float | None = field(
         default=None, metadata={"help": "Stop (and save) after this many seconds of training."}
     )
+    match_train_seconds_of: str | None = field(
+        default=None,
+        metadata={"help": "Equal-wall-time control: train until the run in this directory (running beside this one, "
+                  "or finished) has finished, and for as long as its training took (its log.jsonl)."},
+    )
 
     def __post_init__(self):
         if self.sequence_mode not in ("single_step", "multi_step"):

@@ -1,7 +1,7 @@
 """`make demo-video`: the video RLVR pipeline of the tiny PushT models on CPU, with a report.
 
     python -m rlvr_world.demos.video [--grpo_steps N [N_MULTI]] [--modes single_step multi_step] [--with_mae] [--quick]
-        [--output_dir DIR]
+        [--output_dir DIR] [--parallel N]
 
 Stages (each is skipped when its output is already there, so a second run only redoes what is
 missing; a killed stage resumes from its last checkpoint when started again):
@@ -11,9 +11,10 @@ missing; a killed stage resumes from its last checkpoint when started again):
 3. MLE pre-training: `recipes/tiny/video_pretrain_pusht_{mode}.yaml` (`src/pretrain.py`): the base models;
 4. RLVR: `recipes/tiny/video_grpo_pusht_{mode}.yaml` (`src/grpo.py`, reward -(MAE + LPIPS)), and with
    `--with_mae` the same with the MAE-only reward;
-5. control: continued MLE pre-training from the base model for GRPO's training wall time;
+5. control: continued MLE pre-training from the base model, side by side with GRPO (one core each), until
+   GRPO has finished and for as long as GRPO trained (`--match_train_seconds_of`);
 6. evaluation on the held-out test episodes (`src/evaluate.py --task video_{mode}`) of base, RLVR and
-   control, plus the copy-last-frame baseline;
+   control, two at a time, plus the copy-last-frame baseline;
 7. `runs/demo/video/report.md` and `report.json` (rows `{"model", "task", "mse", "mae", "psnr", "ssim",
    "lpips", "repetition_rate"}`), curves of the GRPO reward and of the held-out metrics against the step
    and the wall time (RLVR and control), and frame grids and GIFs of base vs RLVR.
@@ -28,7 +29,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -46,6 +49,8 @@ METRIC_KEYS = ("mse", "mae", "psnr", "ssim", "lpips", "repetition_rate")
 # (30 s vs 7.9 s on one thread), and the equal-time MLE control doubles each.
 GRPO_STEPS = {"single_step": 100, "multi_step": 50}
 EVAL_ARGS = {"single_step": ["--stride", "4"], "multi_step": ["--num_episodes", "15", "--greedy"]}
+# The control's checkpoint interval (its held-out curve evaluates each): ~90 s / ~280 s of training apart.
+CONTROL_SAVE_STEPS = {"single_step": 200, "multi_step": 200}
 
 
 def _recipe(name: str) -> str:
@@ -56,23 +61,62 @@ def _done(path: Path) -> bool:
     return (path / "model.safetensors").is_file() and (path / "config.json").is_file()
 
 
-def _run(stage: str, command: list[str], log: Path, timings: dict) -> None:
-    """Run one stage as its own process (fresh accelerate state), tee-ing its output to `log`."""
-    print(f"[demo-video] {stage}: {' '.join(command)}", flush=True)
+@dataclass
+class Stage:
+    """One stage of the demo: a command run as its own process (fresh accelerate state), logged to `log`."""
+
+    name: str
+    command: list[str]
+    log: Path
+
+
+_T0 = time.perf_counter()  # the demo's start, for each stage's start offset in the report
+
+
+def _run_stages(stages: list[Stage], timings: dict, parallel: int = 1) -> None:
+    """Run `stages` as processes, at most `parallel` at a time in list order (each on one thread: the demo
+    gives every process one core), tee-ing their output to their logs and to stdout. A failed stage stops
+    the others and the demo."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": str(REPO / "src")}
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "a") as f:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
-        for line in process.stdout:
-            f.write(line)
-            if "it/s" not in line and "s/it" not in line:
-                sys.stdout.write(line)
+    pending, running, failed, lock = list(stages), {}, [], threading.Lock()
+
+    def tee(stage: Stage, process: subprocess.Popen, start: float) -> None:
+        prefix = f"[{stage.name}] " if parallel > 1 else ""
+        with open(stage.log, "a") as f:
+            for line in process.stdout:
+                f.write(line)
+                if "it/s" not in line and "s/it" not in line:
+                    with lock:
+                        sys.stdout.write(prefix + line)
         if process.wait() != 0:
-            raise SystemExit(f"[demo-video] {stage} failed (exit {process.returncode}); see {log}")
-    timings[stage] = round(time.perf_counter() - start, 1)
+            failed.append(stage)
+        timings[stage.name] = {"seconds": round(time.perf_counter() - start, 1), "start_s": round(start - _T0, 1)}
+
+    while pending or running:
+        while pending and len(running) < max(parallel, 1) and not failed:
+            stage = pending.pop(0)
+            print(f"[demo-video] {stage.name}: {' '.join(stage.command)}", flush=True)
+            stage.log.parent.mkdir(parents=True, exist_ok=True)
+            process = subprocess.Popen(stage.command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+            thread = threading.Thread(target=tee, args=(stage, process, time.perf_counter()), daemon=True)
+            thread.start()
+            running[stage.name] = (process, thread)
+        for name, (process, thread) in list(running.items()):
+            if not thread.is_alive():
+                del running[name]
+        if failed:
+            for process, thread in running.values():
+                process.terminate()
+                thread.join()
+            stage = failed[0]
+            raise SystemExit(f"[demo-video] {stage.name} failed; see {stage.log}")
+        time.sleep(0.2)
+
+
+def _run(stage: str, command: list[str], log: Path, timings: dict) -> None:
+    _run_stages([Stage(stage, command, log)], timings)
 
 
 def _grpo_curve_settings(mode: str, extra: list[str]) -> dict:
@@ -86,13 +130,6 @@ def _grpo_curve_settings(mode: str, extra: list[str]) -> dict:
             settings[flag[2:]] = extra[i + 1]
     return {"stride": int(settings["video_window_stride"]), "limit": int(settings["accuracy_eval_samples"]),
             "batch_size": int(settings["accuracy_eval_batch_size"])}
-
-
-def _train_wall_s(run_dir: Path) -> float:
-    """Training seconds of a GRPO run: the last `wall_s` of its log.jsonl."""
-    walls = [json.loads(line).get("wall_s") for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    walls = [w for w in walls if w is not None]
-    return float(walls[-1]) if walls else 0.0
 
 
 # --------------------------------------------------------------------------------------------- stages
@@ -112,40 +149,54 @@ def build_bases(timings: dict, modes, python: str) -> None:
                  OUT / "logs" / f"pretrain_{mode}.log", timings)
 
 
-def grpo(mode: str, base: Path, data: Path, out: Path, reward: str, steps: int, timings: dict, python: str,
-         extra: list[str]) -> Path:
-    if not _done(out):
-        _run(out.name, [python, "src/grpo.py", _recipe(f"video_grpo_pusht_{mode}"),
-                                  "--model_name_or_path", str(base), "--dataset_name", str(data),
-                                  "--output_dir", str(out), "--reward_funcs", reward, "--max_steps", str(steps),
-                                  "--max_train_samples", str(4 * steps), *extra],
-             OUT / "logs" / f"{out.name}.log", timings)
-    return out
+def grpo_stage(mode: str, base: Path, data: Path, out: Path, reward: str, steps: int, python: str,
+               extra: list[str]) -> Stage | None:
+    """GRPO from `base` with `reward` for `steps` steps (None when `out` holds the finished run)."""
+    if _done(out):
+        return None
+    return Stage(out.name, [python, "src/grpo.py", _recipe(f"video_grpo_pusht_{mode}"), "--model_name_or_path", str(base),
+                            "--dataset_name", str(data), "--output_dir", str(out), "--reward_funcs", reward,
+                            "--max_steps", str(steps), "--max_train_samples", str(4 * steps), *extra],
+                 OUT / "logs" / f"{out.name}.log")
 
 
-def mle_control(mode: str, base: Path, data: Path, out: Path, seconds: float, timings: dict, python: str,
-                extra: list[str]) -> Path:
-    """Continued MLE from the base model for `seconds` of training (constant small learning rate)."""
+def mle_stage(mode: str, base: Path, data: Path, out: Path, grpo_run: Path, python: str, extra: list[str]) -> Stage | None:
+    """The control: continued MLE from the base model (constant small learning rate, one thread as GRPO) until
+    the GRPO run in `grpo_run`, trained beside it or before it, has finished, and for as long as it trained."""
+    if _done(out):
+        return None
     if (base / "tokenized").is_dir():  # the base run's tokenised windows (checked against the tokenizer's hash)
         extra = ["--tokenized_dataset_dir", str(base / "tokenized"), *extra]
-    if not _done(out):
-        _run(f"mle_{mode}", [python, "src/pretrain.py", _recipe(f"video_pretrain_pusht_{mode}"),
-                             "--init_from", str(base), "--dataset_name", str(data),
-                             "--tokenizer_name_or_path", str(base / "visual_tokenizer"),
-                             "--output_dir", str(out), "--max_train_seconds", str(max(seconds, 1.0)),
-                             "--max_steps", "100000", "--learning_rate", "1e-4", "--lr_scheduler_type", "constant",
-                             "--warmup_steps", "0", "--save_steps", "100", "--save_total_limit", "50",
-                             "--eval_strategy", "no", "--torch_num_threads", "1", *extra],  # as GRPO: one thread
-             OUT / "logs" / f"mle_{mode}.log", timings)
+    return Stage(f"mle_{mode}", [python, "src/pretrain.py", _recipe(f"video_pretrain_pusht_{mode}"),
+                                 "--init_from", str(base), "--dataset_name", str(data),
+                                 "--tokenizer_name_or_path", str(base / "visual_tokenizer"), "--output_dir", str(out),
+                                 "--match_train_seconds_of", str(grpo_run), "--max_train_seconds", "36000",
+                                 "--max_steps", "1000000", "--learning_rate", "1e-4", "--lr_scheduler_type", "constant",
+                                 "--warmup_steps", "0", "--save_steps", str(CONTROL_SAVE_STEPS[mode]), "--save_total_limit", "50",
+                                 "--eval_strategy", "no", "--torch_num_threads", "1", *extra],
+                 OUT / "logs" / f"mle_{mode}.log")
+
+
+def eval_stage(mode: str, model: Path, data: Path, out: Path, python: str, extra: list[str]) -> Stage | None:
+    """Held-out test evaluation of `model` into `out/metrics.json` (None when it is there)."""
+    if (out / "metrics.json").is_file():
+        return None
+    return Stage(f"eval_{out.name}", [python, "src/evaluate.py", "--task", f"video_{mode}", "--dataset", str(data),
+                                      "--split", "test", "--model", str(model), "--output_dir", str(out),
+                                      "--num_threads", "1", "--no_progress", *extra],
+                 OUT / "logs" / f"eval_{out.name}.log")
+
+
+def grpo(mode: str, base: Path, data: Path, out: Path, reward: str, steps: int, timings: dict, python: str,
+         extra: list[str]) -> Path:
+    """Run (or reuse) one GRPO stage now."""
+    _run_stages([s for s in [grpo_stage(mode, base, data, out, reward, steps, python, extra)] if s], timings)
     return out
 
 
 def evaluate(mode: str, model: Path, data: Path, out: Path, timings: dict, python: str, extra: list[str]) -> dict:
-    if not (out / "metrics.json").is_file():
-        _run(f"eval_{out.name}", [python, "src/evaluate.py", "--task", f"video_{mode}", "--dataset", str(data),
-                                  "--split", "test", "--model", str(model), "--output_dir", str(out),
-                                  "--num_threads", "1", "--no_progress", *extra],
-             OUT / "logs" / f"eval_{out.name}.log", timings)
+    """Run (or reuse) one evaluation now; its metrics."""
+    _run_stages([s for s in [eval_stage(mode, model, data, out, python, extra)] if s], timings)
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -320,9 +371,10 @@ def write_report(rows: list[dict], info: dict, pictures: list[dict]) -> Path:
     for p in pictures:
         lines += [f"{p['mode']}, test episode {p['episode_index']} (rows: {', '.join(p['rows'])}):", "",
                   f"![grid]({p['grid']}) ![gif]({p['gif']})", ""]
-    lines += ["## Wall time", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {stage} | {seconds} |" for stage, seconds in info["timings"].items()]
-    lines += [f"| total (this run) | {info['wall_s']} |", ""]
+    lines += ["## Wall time", "", f"Up to {info['parallel']} stages at once, one thread each (stages run in this "
+              "run only; cached ones are not listed).", "", "| stage | seconds | started at (s) |", "|---|---|---|"]
+    lines += [f"| {stage} | {t['seconds']} | {t['start_s']} |" for stage, t in info["timings"].items()]
+    lines += [f"| total (this run) | {info['wall_s']} | |", ""]
     path = OUT / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -332,9 +384,12 @@ def write_report(rows: list[dict], info: dict, pictures: list[dict]) -> Path:
 
 
 def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[str, int] | None = None, with_mae: bool = False,
-                   quick: bool = False, python: str = sys.executable, output_dir: str | None = None) -> dict:
-    global OUT
-    start = time.perf_counter()
+                   quick: bool = False, python: str = sys.executable, output_dir: str | None = None,
+                   parallel: int | None = None) -> dict:
+    global OUT, _T0
+    start = _T0 = time.perf_counter()
+    if parallel is None:  # GRPO beside its control, evaluations two at a time, on a machine with 2 cores or more
+        parallel = min(2, os.cpu_count() or 1)
     timings: dict[str, float] = {}
     if output_dir is not None:
         OUT = Path(output_dir).resolve()
@@ -366,16 +421,23 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
     rows, grpo_runs, mle_curves, pictures = [], {}, {}, []
     for mode in modes:
         task, base = f"video_{mode}", bases[mode]
-        run = grpo(mode, base, data, OUT / f"grpo_{mode}", reward, grpo_steps[mode], timings, python, grpo_extra)
+        run, mle = OUT / f"grpo_{mode}", OUT / f"mle_{mode}"
         grpo_runs[mode] = run
-        mle = mle_control(mode, base, data, OUT / f"mle_{mode}", _train_wall_s(run), timings, python, mle_extra)
+        # GRPO and its equal-time control side by side (one core each), then the evaluations
         models = {"base": base, "RLVR": run, "continued MLE": mle}
+        training = [grpo_stage(mode, base, data, run, reward, grpo_steps[mode], python, grpo_extra),
+                    mle_stage(mode, base, data, mle, run, python, mle_extra)]
         if with_mae:
-            models["RLVR (MAE reward)"] = grpo(mode, base, data, OUT / f"grpo_{mode}_mae", "video_mae", grpo_steps[mode],
-                                               timings, python, grpo_extra)
-        for name, path in models.items():
-            metrics = evaluate(mode, path, data, OUT / "eval" / f"{mode}_{name.replace(' ', '_').strip('()')}",
-                               timings, python, EVAL_ARGS[mode] if eval_extra is None else eval_extra)
+            models["RLVR (MAE reward)"] = OUT / f"grpo_{mode}_mae"
+            training.append(grpo_stage(mode, base, data, models["RLVR (MAE reward)"], "video_mae", grpo_steps[mode],
+                                       python, grpo_extra))
+        _run_stages([s for s in training if s], timings, parallel)
+        evals = {name: OUT / "eval" / f"{mode}_{name.replace(' ', '_').strip('()')}" for name in models}
+        _run_stages([s for name, path in models.items()
+                     if (s := eval_stage(mode, path, data, evals[name], python,
+                                         EVAL_ARGS[mode] if eval_extra is None else eval_extra))], timings, parallel)
+        for name, out in evals.items():
+            metrics = json.loads((out / "metrics.json").read_text())
             if name == "base":
                 rows.append(row("copy last frame", task, metrics, prefix="copy_last_frame_"))
             rows.append(row(name, task, metrics))
@@ -384,7 +446,8 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
     plot_curves(OUT / "curves.png", grpo_runs, mle_curves)
     windows = {mode: " ".join(EVAL_ARGS[mode] if eval_extra is None else eval_extra) for mode in modes}
     info = {"data": str(data), "grpo_steps": grpo_steps, "reward": reward, "timings": timings, "eval_args": windows,
-            "wall_s": round(time.perf_counter() - start, 1), "quick": quick}
+            "wall_s": round(time.perf_counter() - start, 1), "quick": quick,
+            "parallel": parallel}
     report = {"rows": rows, **info, "mle_curves": mle_curves, "pictures": pictures}
     (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     path = write_report(rows, info, pictures)
@@ -401,13 +464,16 @@ def main(argv=None):
     parser.add_argument("--with_mae", action="store_true", help="also GRPO with the MAE-only reward (the comparison)")
     parser.add_argument("--quick", action="store_true", help="the plumbing on untrained 32x32 smoke models, in seconds")
     parser.add_argument("--output_dir", help="where the report and the demo's runs go (default runs/demo/video)")
+    parser.add_argument("--parallel", type=int, default=None,
+                        help="stages run at once, one thread each (default: 2 where there are 2 cores or more)")
     args = parser.parse_args(argv)
     steps = args.grpo_steps
     if steps is not None:
         if len(steps) not in (1, len(args.modes)):
             parser.error(f"--grpo_steps takes one number or one per mode ({len(args.modes)}), got {steps}")
         steps = steps[0] if len(steps) == 1 else dict(zip(args.modes, steps))
-    return run_video_demo(tuple(args.modes), steps, args.with_mae, args.quick, output_dir=args.output_dir)
+    return run_video_demo(tuple(args.modes), steps, args.with_mae, args.quick, output_dir=args.output_dir,
+                          parallel=args.parallel)
 
 
 if __name__ == "__main__":

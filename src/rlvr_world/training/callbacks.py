@@ -60,6 +60,43 @@ class TimeLimitCallback(TrainerCallback):
             control.should_save = True
 
 
+def finished_train_seconds(run_dir: str) -> float | None:
+    """Training wall time of a finished Trainer run (the `wall_s` of the final `train_runtime` record of its
+    log.jsonl), or None while it is still training or has no log."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        finals = [json.loads(line) for line in f if '"train_runtime"' in line]
+    return float(finals[-1].get("wall_s") or finals[-1]["train_runtime"]) if finals else None
+
+
+class MatchTrainTimeCallback(TrainerCallback):
+    """Equal-wall-time controls: keep training until the run in `run_dir` (started beside this one, or
+    already done) has finished, and this run's training time has reached that run's."""
+
+    def __init__(self, run_dir: str, poll_seconds: float = 1.0):
+        self.run_dir = run_dir
+        self.poll_seconds = poll_seconds
+        self.target: float | None = None
+        self._start = None
+        self._polled = float("-inf")
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.perf_counter()
+        if self.target is None and now - self._polled >= self.poll_seconds:  # the log is read every few seconds
+            self._polled = now
+            self.target = finished_train_seconds(self.run_dir)
+        if self.target is not None and self._start is not None and now - self._start >= self.target:
+            logger.warning("%s trained for %.0f s: stopping at step %d after as long", self.run_dir, self.target,
+                           state.global_step)
+            control.should_training_stop = True
+            control.should_save = True
+
+
 def standard_callbacks(task, script_args, training_args, tokenizer) -> list:
     """The callbacks every entry point uses: JSONL logs, held-out accuracy, and the time limit."""
     callbacks = [JsonlLogCallback()]

@@ -291,7 +291,7 @@ def pretrain(script_args, training_args):
     """Tokenise (cached), train with `Trainer`, save model + processor + tokenizer copy."""
     from transformers import Trainer
 
-    from rlvr_world.training.callbacks import JsonlLogCallback, TimeLimitCallback
+    from rlvr_world.training.callbacks import JsonlLogCallback, MatchTrainTimeCallback, TimeLimitCallback
     from rlvr_world.training.cli import resolve_resume
 
     if script_args.torch_num_threads:
@@ -318,6 +318,8 @@ def pretrain(script_args, training_args):
     callbacks = [JsonlLogCallback(), SaveProcessorCallback(processor)]
     if script_args.max_train_seconds:
         callbacks.append(TimeLimitCallback(script_args.max_train_seconds))
+    if script_args.match_train_seconds_of:
+        callbacks.append(MatchTrainTimeCallback(script_args.match_train_seconds_of))
     training_args.remove_unused_columns = False  # the collator picks its columns
     training_args.prediction_loss_only = True  # evaluation reports the loss; gathering logits only costs memory
     trainer = Trainer(
