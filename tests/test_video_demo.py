@@ -27,6 +27,7 @@ def test_video_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
     assert json.loads((out / "mle_single_step" / "train_summary.json").read_text())["train_wall_s"] >= round(grpo_seconds, 1)
     starts = report["timings"]
     assert abs(starts["grpo_single_step"]["start_s"] - starts["mle_single_step"]["start_s"]) < 5.0
+    assert starts["curve_and_pictures_single_step"]["seconds"] > 0  # drawn beside the evaluations
     assert (out / "curves.png").stat().st_size > 10_000
     assert report["pictures"] and all((out / p["grid"]).is_file() and (out / p["gif"]).is_file()
                                       for p in report["pictures"])

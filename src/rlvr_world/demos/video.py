@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -432,17 +433,33 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
             training.append(grpo_stage(mode, base, data, models["RLVR (MAE reward)"], "video_mae", grpo_steps[mode],
                                        python, grpo_extra))
         _run_stages([s for s in training if s], timings, parallel)
+        # the control's held-out curve and the pictures (this process, one thread) beside the evaluations: three
+        # evaluations two at a time would leave a core idle while the last one runs
+        def curve_and_pictures(mode=mode, base=base, run=run, mle=mle):
+            import torch
+
+            torch.set_num_threads(1)  # per thread under OpenMP
+            timer = time.perf_counter()
+            curve = checkpoint_curve(mle, base, data, **_grpo_curve_settings(mode, grpo_extra))
+            shown = base_vs_rlvr_pictures(mode, {"base": base, "RLVR": run}, data, OUT / "samples")
+            timings[f"curve_and_pictures_{mode}"] = {"seconds": round(time.perf_counter() - timer, 1),
+                                                     "start_s": round(timer - _T0, 1)}
+            return curve, shown
+
         evals = {name: OUT / "eval" / f"{mode}_{name.replace(' ', '_').strip('()')}" for name in models}
-        _run_stages([s for name, path in models.items()
-                     if (s := eval_stage(mode, path, data, evals[name], python,
-                                         EVAL_ARGS[mode] if eval_extra is None else eval_extra))], timings, parallel)
+        with ThreadPoolExecutor(1) as pool:
+            background = pool.submit(curve_and_pictures)
+            _run_stages([s for name, path in models.items()
+                         if (s := eval_stage(mode, path, data, evals[name], python,
+                                             EVAL_ARGS[mode] if eval_extra is None else eval_extra))],
+                        timings, parallel)
+            mle_curves[mode], shown = background.result()
+        pictures += shown
         for name, out in evals.items():
             metrics = json.loads((out / "metrics.json").read_text())
             if name == "base":
                 rows.append(row("copy last frame", task, metrics, prefix="copy_last_frame_"))
             rows.append(row(name, task, metrics))
-        mle_curves[mode] = checkpoint_curve(mle, base, data, **_grpo_curve_settings(mode, grpo_extra))
-        pictures += base_vs_rlvr_pictures(mode, {"base": base, "RLVR": run}, data, OUT / "samples")
     plot_curves(OUT / "curves.png", grpo_runs, mle_curves)
     windows = {mode: " ".join(EVAL_ARGS[mode] if eval_extra is None else eval_extra) for mode in modes}
     info = {"data": str(data), "grpo_steps": grpo_steps, "reward": reward, "timings": timings, "eval_args": windows,
