@@ -46,8 +46,8 @@ METRIC_KEYS = ("mse", "mae", "psnr", "ssim", "lpips", "repetition_rate")
 # the paper evaluates (temperature 1, top-k 100, seed 0); the 8-frame windows of the first 15 test
 # episodes (120 x 7 predicted frames) decoded greedily, since sampled rollouts never repeat a frame
 # exactly and repetition is a property of the model's most likely rollout. ~6 and ~5 minutes on one thread.
-# GRPO steps per mode: a multi-step step (7 frames generated, decoded and scored) costs ~4x a single-step one
-# (30 s vs 7.9 s on one thread), and the equal-time MLE control doubles each.
+# GRPO steps per mode: a multi-step step (7 frames generated, decoded and scored) costs ~3.5x a single-step one
+# (33 s vs 9.7 s on one thread beside the control): 100 + 50 steps keep the demo within an hour on 2 cores.
 GRPO_STEPS = {"single_step": 100, "multi_step": 50}
 EVAL_ARGS = {"single_step": ["--stride", "4"], "multi_step": ["--num_episodes", "15", "--greedy"]}
 # The control's checkpoint interval (its held-out curve evaluates each): ~90 s / ~280 s of training apart.
