@@ -78,7 +78,8 @@ def main(argv=None) -> dict:
     for reward, wins in own.items():
         print(f"{reward}: {'best' if wins else 'NOT best'} on its own metric")
     result = {"steps": args.steps, "seeds": args.seeds,
-              "per_seed": {n: {k: m[k] for k in METRICS} for n, m in per_seed.items()}, "metrics": {n: {k: m[k] for k in METRICS} for n, m in evaluations.items()},
+              "per_seed": {n: {k: m[k] for k in METRICS} for n, m in per_seed.items()},
+              "metrics": {n: {k: m[k] for k in METRICS} for n, m in evaluations.items()},
               "best": best, "best_on_own_metric": own, "timings": timings}
     out.mkdir(parents=True, exist_ok=True)
     (out / "reward_metrics.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -62,7 +62,10 @@ def test_control_trains_until_the_matched_run_has_finished_and_as_long(tmp_path)
     `train_runtime` record, stop as soon as this run has trained as long."""
     from types import SimpleNamespace
 
-    from rlvr_world.training.callbacks import MatchTrainTimeCallback, finished_train_seconds
+    from rlvr_world.training.callbacks import (
+        MatchTrainTimeCallback,
+        finished_train_seconds,
+    )
 
     run = tmp_path / "grpo"
     run.mkdir()
@@ -76,8 +79,8 @@ def test_control_trains_until_the_matched_run_has_finished_and_as_long(tmp_path)
     with open(run / "log.jsonl", "a") as f:
         f.write(json.dumps({"step": 2, "wall_s": 3600.0, "train_runtime": 3600.0}) + "\n")
     callback.on_step_end(None, state, control)  # finished, but trained an hour: this run goes on
-    assert callback.target == 3600.0 and not control.should_training_stop
-    callback.target = 0.0  # as if this run had now trained as long
+    assert callback.max_seconds == 3600.0 and not control.should_training_stop
+    callback.max_seconds = 0.0  # as if this run had now trained as long
     callback.on_step_end(None, state, control)
     assert control.should_training_stop and control.should_save
 

@@ -74,13 +74,13 @@ class Stage:
 _T0 = time.perf_counter()  # the demo's start, for each stage's start offset in the report
 
 
-def _run_stages(stages: list[Stage], timings: dict, parallel: int = 1) -> None:
+def _run_stages(stages: list[Stage | None], timings: dict, parallel: int = 1) -> None:
     """Run `stages` as processes, at most `parallel` at a time in list order (each on one thread: the demo
-    gives every process one core), tee-ing their output to their logs and to stdout. A failed stage stops
-    the others and the demo."""
+    gives every process one core), tee-ing their output to their logs and to stdout; None (a stage whose
+    output is already there) is skipped. A failed stage stops the others and the demo."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": str(REPO / "src")}
-    pending, running, failed, lock = list(stages), {}, [], threading.Lock()
+    pending, running, failed, lock = [s for s in stages if s is not None], {}, [], threading.Lock()
 
     def tee(stage: Stage, process: subprocess.Popen, start: float) -> None:
         prefix = f"[{stage.name}] " if parallel > 1 else ""
@@ -171,6 +171,7 @@ def mle_stage(mode: str, base: Path, data: Path, out: Path, grpo_run: Path, pyth
     return Stage(f"mle_{mode}", [python, "src/pretrain.py", _recipe(f"video_pretrain_pusht_{mode}"),
                                  "--init_from", str(base), "--dataset_name", str(data),
                                  "--tokenizer_name_or_path", str(base / "visual_tokenizer"), "--output_dir", str(out),
+                                 # GRPO's time is the limit, not the pre-training recipe's 30-minute budget
                                  "--match_train_seconds_of", str(grpo_run), "--max_train_seconds", "36000",
                                  "--max_steps", "1000000", "--learning_rate", "1e-4", "--lr_scheduler_type", "constant",
                                  "--warmup_steps", "0", "--save_steps", str(CONTROL_SAVE_STEPS[mode]), "--save_total_limit", "50",
@@ -191,13 +192,13 @@ def eval_stage(mode: str, model: Path, data: Path, out: Path, python: str, extra
 def grpo(mode: str, base: Path, data: Path, out: Path, reward: str, steps: int, timings: dict, python: str,
          extra: list[str]) -> Path:
     """Run (or reuse) one GRPO stage now."""
-    _run_stages([s for s in [grpo_stage(mode, base, data, out, reward, steps, python, extra)] if s], timings)
+    _run_stages([grpo_stage(mode, base, data, out, reward, steps, python, extra)], timings)
     return out
 
 
 def evaluate(mode: str, model: Path, data: Path, out: Path, timings: dict, python: str, extra: list[str]) -> dict:
     """Run (or reuse) one evaluation now; its metrics."""
-    _run_stages([s for s in [eval_stage(mode, model, data, out, python, extra)] if s], timings)
+    _run_stages([eval_stage(mode, model, data, out, python, extra)], timings)
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -391,7 +392,7 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
     start = _T0 = time.perf_counter()
     if parallel is None:  # GRPO beside its control, evaluations two at a time, on a machine with 2 cores or more
         parallel = min(2, os.cpu_count() or 1)
-    timings: dict[str, float] = {}
+    timings: dict[str, dict] = {}  # stage -> seconds and start offset
     if output_dir is not None:
         OUT = Path(output_dir).resolve()
     elif quick:  # never mix the plumbing check's outputs into the real demo's cached stages
@@ -432,7 +433,7 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
             models["RLVR (MAE reward)"] = OUT / f"grpo_{mode}_mae"
             training.append(grpo_stage(mode, base, data, models["RLVR (MAE reward)"], "video_mae", grpo_steps[mode],
                                        python, grpo_extra))
-        _run_stages([s for s in training if s], timings, parallel)
+        _run_stages(training, timings, parallel)
         # the control's held-out curve and the pictures (this process, one thread) beside the evaluations: three
         # evaluations two at a time would leave a core idle while the last one runs
         def curve_and_pictures(mode=mode, base=base, run=run, mle=mle):
@@ -449,10 +450,9 @@ def run_video_demo(modes=("single_step", "multi_step"), grpo_steps: int | dict[s
         evals = {name: OUT / "eval" / f"{mode}_{name.replace(' ', '_').strip('()')}" for name in models}
         with ThreadPoolExecutor(1) as pool:
             background = pool.submit(curve_and_pictures)
-            _run_stages([s for name, path in models.items()
-                         if (s := eval_stage(mode, path, data, evals[name], python,
-                                             EVAL_ARGS[mode] if eval_extra is None else eval_extra))],
-                        timings, parallel)
+            _run_stages([eval_stage(mode, path, data, evals[name], python,
+                                    EVAL_ARGS[mode] if eval_extra is None else eval_extra)
+                         for name, path in models.items()], timings, parallel)
             mle_curves[mode], shown = background.result()
         pictures += shown
         for name, out in evals.items():

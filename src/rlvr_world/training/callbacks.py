@@ -71,30 +71,22 @@ def finished_train_seconds(run_dir: str) -> float | None:
     return float(finals[-1].get("wall_s") or finals[-1]["train_runtime"]) if finals else None
 
 
-class MatchTrainTimeCallback(TrainerCallback):
-    """Equal-wall-time controls: keep training until the run in `run_dir` (started beside this one, or
-    already done) has finished, and this run's training time has reached that run's."""
+class MatchTrainTimeCallback(TimeLimitCallback):
+    """Equal-wall-time controls: a time limit that is the training time of the run in `run_dir` (started
+    beside this one, or already done), known once that run has finished; until then no limit."""
 
     def __init__(self, run_dir: str, poll_seconds: float = 1.0):
+        super().__init__(float("inf"))
         self.run_dir = run_dir
         self.poll_seconds = poll_seconds
-        self.target: float | None = None
-        self._start = None
         self._polled = float("-inf")
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self._start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
         now = time.perf_counter()
-        if self.target is None and now - self._polled >= self.poll_seconds:  # the log is read every few seconds
+        if self.max_seconds == float("inf") and now - self._polled >= self.poll_seconds:  # the log, every second
             self._polled = now
-            self.target = finished_train_seconds(self.run_dir)
-        if self.target is not None and self._start is not None and now - self._start >= self.target:
-            logger.warning("%s trained for %.0f s: stopping at step %d after as long", self.run_dir, self.target,
-                           state.global_step)
-            control.should_training_stop = True
-            control.should_save = True
+            self.max_seconds = finished_train_seconds(self.run_dir) or float("inf")
+        super().on_step_end(args, state, control, **kwargs)
 
 
 def standard_callbacks(task, script_args, training_args, tokenizer) -> list:
