@@ -55,6 +55,9 @@ def test_the_small_recipes_parse_and_chain():
     assert (continued.num_demonstrations, continued.demonstrations_changed_fraction) == \
         (sft_script.num_demonstrations, sft_script.demonstrations_changed_fraction)
     assert parsed["textgame_mle_pool"][0].num_demonstrations is None
+    # the equal-time controls learn at GRPO's rate: only the objective differs
+    assert {parsed[name][1].learning_rate for name in ("textgame_sft_continued", "textgame_mle_pool",
+                                                        "textgame_grpo")} == {5e-4}
     script, train, _ = parsed["textgame_grpo"]
     assert script.reward_funcs == ["textgame_task_specific"]
     assert (train.loss_type, train.scale_rewards, train.epsilon) == ("grpo", "group", 0.2)
@@ -165,3 +168,43 @@ def test_few_shot_rows_put_one_changed_and_one_unchanged_demonstration_first():
     answers = [first[1]["content"], first[3]["content"]]
     assert answers[1].endswith('{"modified": [], "removed": [], "score": {}}')  # the unchanged one
     assert '"modified": [{' in answers[0]  # the changed one
+
+
+def test_a_demo_evaluation_is_reused_only_for_the_same_rows_model_files_and_decoding(tmp_path):
+    import os
+
+    from datasets import Dataset
+
+    from rlvr_world.demos.textgame_bases import cached_evaluation, evaluation_key
+    from rlvr_world.evaluation.textgame import GenerationOptions
+
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    base.mkdir(), adapter.mkdir()
+    (base / "model.safetensors").write_bytes(b"base")
+    (adapter / "adapter_model.safetensors").write_bytes(b"lora")
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    rows = Dataset.from_list([{"prompt": "p1", "completion": "c1"}, {"prompt": "p2", "completion": "c2"}])
+    greedy = GenerationOptions(batch_size=2, max_new_tokens=8)
+    key = evaluation_key(rows, str(adapter), greedy, 0)
+    calls = []
+
+    def run(value):
+        def evaluate():
+            calls.append(value)
+            (tmp_path / "eval" / "metrics.json").write_text(json.dumps({"accuracy_overall": value}))
+            return {"accuracy_overall": value}
+        return evaluate
+
+    (tmp_path / "eval").mkdir()
+    assert cached_evaluation(tmp_path / "eval", key, run(1.0)) == {"accuracy_overall": 1.0}
+    assert cached_evaluation(tmp_path / "eval", key, run(2.0)) == {"accuracy_overall": 1.0}  # reused
+    assert calls == [1.0]
+    assert evaluation_key(rows, str(adapter), greedy, 0) == key
+    others = [evaluation_key(rows.select([0]), str(adapter), greedy, 0),
+              evaluation_key(rows, str(adapter), GenerationOptions(batch_size=2, max_new_tokens=16), 0),
+              evaluation_key(rows, str(adapter), greedy, 4)]
+    os.utime(base / "model.safetensors", ns=(1, 1))  # the base under the adapter was retrained
+    others.append(evaluation_key(rows, str(adapter), greedy, 0))
+    assert key not in others and len(set(others)) == len(others)
+    assert cached_evaluation(tmp_path / "eval", others[-1], run(3.0)) == {"accuracy_overall": 3.0}
+    assert calls == [1.0, 3.0]
