@@ -47,3 +47,9 @@ def test_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
                    for kind in f if kind in errors["SFT (demonstrations)"])
     assert "## Why answers are wrong on heldout_transitions" in report_md
     assert "## Against the SFT model on heldout_transitions" in report_md
+    assert "The reference row is the same SFT on balanced demonstrations" in report_md  # tiny has that row
+    # A second run finds every stage and every evaluation done: it writes the same rows without generating.
+    again = subprocess.run([sys.executable, str(REPO / "src" / "demo.py"), "--quick", "--output_dir", str(tmp_path),
+                            "--skip_webpage"], check=True, capture_output=True, text=True)
+    assert "generating" not in again.stdout + again.stderr
+    assert json.loads((tmp_path / "textgame" / "report.json").read_text())["rows"] == report["rows"]

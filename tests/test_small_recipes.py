@@ -175,7 +175,7 @@ def test_a_demo_evaluation_is_reused_only_for_the_same_rows_model_files_and_deco
 
     from datasets import Dataset
 
-    from rlvr_world.demos.textgame_bases import cached_evaluation, evaluation_key
+    from rlvr_world.evaluation.cache import cached_evaluation, evaluation_key
     from rlvr_world.evaluation.textgame import GenerationOptions
 
     base, adapter = tmp_path / "base", tmp_path / "adapter"
