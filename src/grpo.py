@@ -24,6 +24,7 @@ def main(script_args, training_args, model_args):
         load_tokenizer,
         logger,
         normalize_model_args,
+        score_labelled_positions_only,
         setup_logging,
         write_run_info,
     )
@@ -32,6 +33,7 @@ def main(script_args, training_args, model_args):
 
     setup_logging(training_args)
     apply_threads(script_args)
+    score_labelled_positions_only()
     if not model_args.model_name_or_path:
         raise SystemExit("error: the recipe must set model_name_or_path")
     if not script_args.dataset_name:

@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import datasets
 import pytest
@@ -91,6 +93,23 @@ def test_unknown_keys_fail_with_a_clear_message(tmp_path):
     grpo_only = write_recipe(tmp_path / "x.yaml", model_name_or_path="m", num_generations=4)
     with pytest.raises(RecipeError, match="num_generations"):
         parse_recipe(sft_types(), [grpo_only])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_auto_follows_the_cpu(tmp_path, monkeypatch, native):
+    import rlvr_world.training.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda flags=None: native)
+    copies = lambda: set(Path(tempfile.gettempdir()).glob("recipe-*.yaml"))  # noqa: E731
+    before = copies()
+    recipe = write_recipe(tmp_path / "r.yaml", model_name_or_path="m", dataset_name="d", bf16="auto", seed=3)
+    script, train, model = parse_recipe(sft_types(), [recipe])
+    assert train.bf16 is native and train.use_cpu and train.seed == 3 and model.model_name_or_path == "m"
+    # the command line's `--bf16 auto` too, over a recipe that says false
+    plain = write_recipe(tmp_path / "p.yaml", model_name_or_path="m", dataset_name="d")
+    assert parse_recipe(sft_types(), [plain, "--bf16", "auto"])[1].bf16 is native
+    assert parse_recipe(sft_types(), [recipe, "--bf16", "false"])[1].bf16 is False  # an explicit value wins
+    assert copies() <= before  # the recipe copy with bf16 resolved is removed after parsing
 
 
 def test_entry_point_exits_2_on_unknown_key(tmp_path):

@@ -99,3 +99,47 @@ def test_lora_sft_then_merge_gives_the_adapter_models_logits(assets, tmp_path):
             assert not any("lora" in name for name, _ in merged_model.named_parameters())
             torch.testing.assert_close(merged_model(ids).logits, adapted, atol=1e-4, rtol=1e-4)
     assert (adapted - base).abs().max() > 1e-3  # the adapter did change the model
+
+
+def test_scoring_only_labelled_positions_gives_the_same_loss_and_gradients(monkeypatch):
+    """The CPU speed-up of `score_labelled_positions_only`: TRL's fused LM head then projects only the
+    positions with a label; per-token log-probabilities, entropies and gradients are unchanged."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rlvr_world.training.common import score_labelled_positions_only
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config)
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+    input_ids = torch.randint(0, 97, (2, 12))
+    labels = input_ids.clone()
+    labels[:, :8] = -100  # a prompt: no loss there
+    labels[1, 10:] = -100  # padding
+
+    def run():
+        model.zero_grad()
+        out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out, [p.grad.clone() for p in model.parameters()]
+
+    from trl.kernels import chunked_logprob
+
+    # TRL's own choice (an in-process training run earlier may have patched it); restored after the test
+    monkeypatch.setattr(trl_utils, "_use_triton", chunked_logprob._use_triton)
+    assert not trl_utils._use_triton(torch.device("cpu"))
+    every, every_grads = run()
+    score_labelled_positions_only()
+    assert trl_utils._use_triton(torch.device("cpu"))
+    score_labelled_positions_only()  # idempotent
+    assert trl_utils._use_triton._rlvr_world_compact
+    compact, compact_grads = run()
+    assert torch.equal(every.label_mask, compact.label_mask) and int(compact.label_mask.sum()) == 4 + 2  # shifted by one
+    torch.testing.assert_close(compact.log_probs, every.log_probs)
+    torch.testing.assert_close(compact.entropy, every.entropy)
+    assert float(compact.log_probs[~compact.label_mask].abs().sum()) == 0.0
+    for a, b in zip(compact_grads, every_grads):
+        torch.testing.assert_close(a, b)

@@ -3,6 +3,8 @@
 `python src/grpo.py RECIPE.yaml --key value ...`: the YAML file is the first positional argument
 (TRL's `TrlParser` only knows `--config FILE`, so argv is rewritten), command-line `--key value`
 pairs override the recipe, and a key that no dataclass knows fails with a clear message.
+`bf16: auto` (recipe or command line) becomes true where the device computes bf16 natively (a CUDA GPU
+that supports it, a CPU with AVX512-BF16 or AMX) and false elsewhere, where autocast would be emulated.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 
 import yaml
@@ -84,6 +87,46 @@ def _check_cli_keys(args: Sequence[str], dataclass_types: Sequence[type]) -> Non
         raise RecipeError(f"unknown command-line option(s): {details}")
 
 
+def _flag_value(args: Sequence[str], name: str) -> str | None:
+    """The value of the last `--name value` / `--name=value` in `args`, or None."""
+    value = None
+    for i, token in enumerate(args):
+        if token == f"--{name}" and i + 1 < len(args):
+            value = args[i + 1]
+        elif token.startswith(f"--{name}="):
+            value = token.split("=", 1)[1]
+    return value
+
+
+def resolve_auto_bf16(args: Sequence[str]) -> list[str]:
+    """Rewrite `bf16: auto` (in the recipe or as `--bf16 auto`) into true/false for this machine.
+
+    The recipe is copied to a temporary file only when it says `auto`; `use_cpu` is read from the
+    command line first, then the recipe (a CPU with AVX512-BF16 trains 1.5-2.4x faster under bf16
+    autocast, one without it many times slower).
+    """
+    from rlvr_world.training.precision import resolve_mixed_precision
+
+    args = list(args)
+    config_path = args[args.index("--config") + 1] if "--config" in args else None
+    config = load_recipe(config_path) if config_path else {}
+    cli_bf16 = _flag_value(args, "bf16")
+    if str(cli_bf16 if cli_bf16 is not None else config.get("bf16")).lower() != "auto":
+        return args
+    use_cpu = _flag_value(args, "use_cpu")
+    use_cpu = str(use_cpu).lower() in ("true", "1", "yes") if use_cpu is not None else bool(config.get("use_cpu"))
+    resolved = resolve_mixed_precision("auto", use_cpu=use_cpu) == "bf16"
+    if cli_bf16 is not None:
+        args = [("true" if resolved else "false") if i > 0 and args[i - 1] == "--bf16" else
+                (f"--bf16={str(resolved).lower()}" if t.startswith("--bf16=") else t) for i, t in enumerate(args)]
+    if config_path and str(config.get("bf16")).lower() == "auto":
+        config["bf16"] = resolved
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="recipe-", delete=False) as f:
+            yaml.safe_dump(config, f)
+        args[args.index("--config") + 1] = f.name
+    return args
+
+
 def parse_recipe(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
     """Parse `[RECIPE.yaml] [--key value ...]` into one instance per dataclass type.
 
@@ -100,11 +143,16 @@ def parse_recipe(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         _check_recipe_keys(rest[i + 1], dataclass_types)
         del rest[i : i + 2]
     _check_cli_keys(rest, dataclass_types)
+    resolved = resolve_auto_bf16(args)
     parser = TrlParser(list(dataclass_types))
     try:
-        return tuple(parser.parse_args_and_config(args=args))
+        return tuple(parser.parse_args_and_config(args=resolved))
     except SystemExit as err:  # argparse prints its own message (bad value type, ...)
         raise RecipeError(f"could not parse the command line {args}") from err
+    finally:
+        for before, after in zip(args, resolved):
+            if before != after and after.startswith(tempfile.gettempdir()) and after.endswith(".yaml"):
+                os.remove(after)  # the recipe copy with bf16 resolved
 
 
 def run_cli(main, dataclass_types: Sequence[type], argv: Sequence[str] | None = None):

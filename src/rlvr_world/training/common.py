@@ -31,6 +31,28 @@ def apply_threads(script_args) -> None:
         torch.set_num_threads(int(n))
 
 
+def score_labelled_positions_only() -> None:
+    """Make TRL's fused LM head score only the positions that carry a label, on every device.
+
+    TRL does so only on Triton devices; elsewhere it scores every position, to keep tile shapes fixed
+    for compilers such as Neuron's, and its CPU path runs those tiles in fp32 even under bf16 autocast.
+    A text-game sequence is ~85% prompt, which SFT (completion-only loss) and GRPO never score: on 2 CPU
+    cores a SmolLM2 SFT step of 4 sequences spent about 7 of its 16 s projecting prompt positions onto
+    the 49k-token vocabulary. The loss and gradients are the same either way (tested).
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "_rlvr_world_compact", False):
+        return  # another TRL layout (nothing to patch), or already patched
+
+    def compact_positions(device):
+        return device.type == "cpu" or original(device)
+
+    compact_positions._rlvr_world_compact = True
+    trl_utils._use_triton = compact_positions
+
+
 def normalize_model_args(model_args) -> None:
     """`lora_target_modules: all-linear` arrives as a string from YAML but as `["all-linear"]` from
     the command line; PEFT only understands the string."""
