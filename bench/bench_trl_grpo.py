@@ -86,6 +86,10 @@ def main(argv=None):
     for item in args.set:
         key, _, value = item.partition("=")
         recipe[key] = yaml.safe_load(value)
+    if str(recipe.get("bf16")).lower() == "auto":  # the same precision as ours (src/grpo.py resolves it so)
+        from rlvr_world.training.precision import resolve_mixed_precision
+
+        recipe["bf16"] = resolve_mixed_precision("auto", use_cpu=bool(recipe.get("use_cpu"))) == "bf16"
     out = Path(args.output_dir)
     bare = bare_trl_steps(recipe, args.model, args.data, args.steps, args.warmup, out / "bare")
     ours = bench_grpo.main(["--recipe", args.recipe, "--model", args.model, "--data", args.data, "--steps",

@@ -209,7 +209,7 @@ def main(argv=None):
                         help="also run GRPO with the binary reward (adds GRPO's wall time again)")
     parser.add_argument("--sft_epochs", type=float, default=None, help="SFT epochs (default: tiny 12, else the recipe's)")
     parser.add_argument("--grpo_steps", type=int, default=None,
-                        help="GRPO steps (default: tiny 100, smollm2 10 on CPU, 200 with --gpu); the controls "
+                        help="GRPO steps (default: tiny 100, smollm2 20 on CPU, 200 with --gpu); the controls "
                         "get the same time")
     parser.add_argument("--headroom_samples", type=int, default=4,
                         help="samples per held-out transition for the SFT and RLVR models' sampling headroom (0: skip)")

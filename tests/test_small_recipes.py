@@ -62,7 +62,7 @@ def test_the_small_recipes_parse_and_chain():
                                                         "textgame_grpo")} == {5e-4}
     script, train, _ = parsed["textgame_grpo"]
     assert script.reward_funcs == ["textgame_task_specific"]
-    assert (train.loss_type, train.scale_rewards, train.epsilon) == ("grpo", "group", 0.2)
+    assert (train.loss_type, train.scale_rewards, train.epsilon) == ("dr_grpo", "none", 0.2)  # Dr. GRPO (measured)
     assert train.per_device_train_batch_size * train.gradient_accumulation_steps % train.num_generations == 0
     # every recipe trains on the compact-prompt dataset the demo builds
     assert len({p[0].dataset_name for p in parsed.values()}) == 1
