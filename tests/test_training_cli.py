@@ -108,8 +108,10 @@ def test_bf16_auto_follows_the_cpu(tmp_path, monkeypatch, native):
     # the command line's `--bf16 auto` too, over a recipe that says false
     plain = write_recipe(tmp_path / "p.yaml", model_name_or_path="m", dataset_name="d")
     assert parse_recipe(sft_types(), [plain, "--bf16", "auto"])[1].bf16 is native
+    train = parse_recipe(sft_types(), [plain, "--bf16=auto", "--seed", "4"])[1]
+    assert train.bf16 is native and train.seed == 4
     assert parse_recipe(sft_types(), [recipe, "--bf16", "false"])[1].bf16 is False  # an explicit value wins
-    assert copies() <= before  # the recipe copy with bf16 resolved is removed after parsing
+    assert copies() <= before  # no recipe copy is left behind
 
 
 def test_entry_point_exits_2_on_unknown_key(tmp_path):
