@@ -36,7 +36,7 @@ from rlvr_world.data.textgame import main as make_textgame
 from rlvr_world.demos.textgame_bases import BASES, FEW_SHOT, ZERO_SHOT, build_model_args, few_shot_dataset, trained
 from rlvr_world.demos.webpage import run_webpage_demo
 from rlvr_world.evaluation.cache import cached_evaluation, evaluation_key
-from rlvr_world.evaluation.textgame import (GenerationOptions, error_table, evaluate, headroom_table,
+from rlvr_world.evaluation.textgame import (GenerationOptions, error_table, evaluate, headroom_table, separation_table,
                                             transition_flips)
 
 SRC = Path(__file__).resolve().parent
@@ -148,12 +148,13 @@ def plot_curves(grpo_dirs: dict[str, Path], path: Path) -> None:
 
 def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: list[dict],
                  headroom: dict[str, dict] | None = None, errors: dict[str, dict] | None = None,
-                 flips: dict[str, dict] | None = None) -> None:
+                 flips: dict[str, dict] | None = None, separations: dict[str, dict] | None = None) -> None:
     (report_dir / "report.json").write_text(json.dumps({"rows": rows, "timings_s": timings,
                                                         "real_test_baselines": baselines,
                                                         "sampling_headroom": headroom or {},
                                                         "error_breakdown": errors or {},
-                                                        "against_sft": flips or {}}, indent=2))
+                                                        "against_sft": flips or {},
+                                                        "no_change_separation": separations or {}}, indent=2))
     lines = ["# Text-game world model: RLVR demo", "",
              "Greedy decoding; accuracies in percent. SFT learns from a small demonstration subset (mostly "
              "changes); RLVR (GRPO) trains on the whole rebalanced pool from the SFT checkpoint. The two controls "
@@ -174,6 +175,14 @@ def write_report(report_dir: Path, rows: list[dict], timings: dict, baselines: l
                "sample is particular to its transition.")
         lines += [f"## Sampling headroom on {SPLITS[0]} ({k} samples per transition, temperature 1.0)", "", why, "",
                   *headroom_table(headroom, kinds=("unchanged", "changed")), ""]
+    if separations:
+        lines += [f"## Does the model know when nothing changes? ({SPLITS[0]})", "",
+                  "p(empty diff): the model's probability of answering \"nothing changes\" once its answer reaches the "
+                  "`modified` list (one forward pass per transition). AUROC 0.5: it cannot tell unchanged from changed "
+                  "transitions, so any push toward \"nothing changes\" (what GRPO finds on unchanged transitions) moves "
+                  "every transition alike. Last column: the best overall accuracy of answering the empty diff above a "
+                  "threshold on p(empty diff) and the greedy answer below it, the threshold tuned on these rows (an upper "
+                  "bound on what moving that one decision can reach).", "", *separation_table(separations), ""]
     if errors:
         lines += [f"## Why answers are wrong on {SPLITS[0]}", "", *error_table(errors), ""]
     if flips:
@@ -313,7 +322,7 @@ def main(argv=None):
         models = {ZERO_SHOT: model_dir, FEW_SHOT: model_dir, **models}
     generation = GenerationOptions(batch_size=base.eval_batch_size,
                                    max_new_tokens=8 if args.quick else base.eval_max_new_tokens)
-    rows, headroom, errors, scored = [], {}, {}, {}
+    rows, headroom, errors, scored, separations = [], {}, {}, {}, {}
     # Where sampling beats greedy decoding, GRPO has something to learn from: measured for SFT and RLVR.
     with_headroom = {"SFT (demonstrations)", *rl_runs} if args.headroom_samples > 0 else set()
     eval_start = time.perf_counter()
@@ -322,17 +331,22 @@ def main(argv=None):
         dataset = splits[split].shuffle(seed=0).select(range(min(args.eval_samples, len(splits[split]))))
         for label, predictor, model in [("copy baseline", "copy", None)] + [(k, "model", str(v)) for k, v in models.items()]:
             samples = args.headroom_samples if split == SPLITS[0] and label in with_headroom else 0
+            # Whether a trained model tells unchanged from changed transitions: one forward pass per row.
+            no_change = split == SPLITS[0] and predictor == "model" and label not in (ZERO_SHOT, FEW_SHOT)
             eval_dir = report_dir / "eval" / f"{split}_{'few_shot' if label == FEW_SHOT else Path(model or 'copy').name}"
             rows_in = few_shot_dataset(dataset, splits["train"]) if label == FEW_SHOT else dataset
             # A re-run reuses evaluations of unchanged models on the same rows: on 2 CPU cores the base
             # model's zero- and few-shot rows alone take 14 minutes.
-            key = evaluation_key(rows_in, model, generation, samples)
+            key = evaluation_key(rows_in, model, generation, samples, no_change)
             metrics = cached_evaluation(eval_dir, key, partial(evaluate, rows_in, predictor, eval_dir, model, generation,
-                                                               f"generated [{split}]", headroom_samples=samples))
+                                                               f"generated [{split}]", headroom_samples=samples,
+                                                               no_change_scores=no_change))
             rows.append({"model": label, "split": split, **{k: metrics[k] for k in METRIC_KEYS},
                          "num_transitions": metrics["num_transitions"]})
             if samples:
                 headroom[label] = metrics["sampling_headroom"]
+            if no_change:
+                separations[label] = metrics["no_change_separation"]
             if split == SPLITS[0] and predictor == "model":
                 errors[label] = metrics["error_breakdown"]
                 scored[label] = read_jsonl(eval_dir / "predictions.jsonl")
@@ -348,7 +362,7 @@ def main(argv=None):
     plot_curves({k: report_dir / v[0] for k, v in rl_runs.items()}, report_dir / "curves.png")
     sft_rows = scored.pop("SFT (demonstrations)")
     flips = {label: transition_flips(sft_rows, other) for label, other in scored.items()}
-    write_report(report_dir, rows, timings, baselines, headroom, errors, flips)
+    write_report(report_dir, rows, timings, baselines, headroom, errors, flips, separations)
     print((report_dir / "report.md").read_text())
     print(f"report: {report_dir / 'report.md'}")
     if not args.skip_webpage and args.base == "tiny":  # the web-page pipeline: runs/demo/webpage/report.md

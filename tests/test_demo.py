@@ -48,6 +48,16 @@ def test_demo_quick_runs_every_stage_and_writes_the_report(tmp_path):
     assert "## Why answers are wrong on heldout_transitions" in report_md
     assert "## Against the SFT model on heldout_transitions" in report_md
     assert "The reference row is the same SFT on balanced demonstrations" in report_md  # tiny has that row
+    # Whether each trained model tells unchanged from changed transitions (p of the empty diff).
+    separations = report["no_change_separation"]
+    assert set(separations) == set(errors)
+    for label, sep in separations.items():
+        row = next(r for r in report["rows"] if r["model"] == label and r["split"] == "heldout_transitions")
+        assert sep["greedy_accuracy"] == pytest.approx(row["accuracy_overall"], abs=0.01)
+        assert sep["threshold_accuracy"] >= max(sep["greedy_accuracy"], next(
+            r["accuracy_overall"] for r in report["rows"] if r["model"] == "copy baseline"
+            and r["split"] == "heldout_transitions")) - 0.01
+    assert "## Does the model know when nothing changes? (heldout_transitions)" in report_md
     # A second run finds every stage and every evaluation done: it writes the same rows without generating.
     again = subprocess.run([sys.executable, str(REPO / "src" / "demo.py"), "--quick", "--output_dir", str(tmp_path),
                             "--skip_webpage"], check=True, capture_output=True, text=True)

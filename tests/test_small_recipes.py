@@ -204,7 +204,8 @@ def test_a_demo_evaluation_is_reused_only_for_the_same_rows_model_files_and_deco
     assert evaluation_key(rows, str(adapter), greedy, 0) == key
     others = [evaluation_key(rows.select([0]), str(adapter), greedy, 0),
               evaluation_key(rows, str(adapter), GenerationOptions(batch_size=2, max_new_tokens=16), 0),
-              evaluation_key(rows, str(adapter), greedy, 4)]
+              evaluation_key(rows, str(adapter), greedy, 4),
+              evaluation_key(rows, str(adapter), greedy, 0, no_change_scores=True)]
     os.utime(base / "model.safetensors", ns=(1, 1))  # the base under the adapter was retrained
     others.append(evaluation_key(rows, str(adapter), greedy, 0))
     assert key not in others and len(set(others)) == len(others)

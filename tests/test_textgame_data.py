@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -132,6 +133,26 @@ def test_model_predictor_generates_and_scores_with_a_tiny_lm(small_jsonl, tmp_pa
     assert headroom["overall"]["pass_at_k"] == 0.0 and headroom["overall"]["best_of_k_reward"] == 0.0
     assert "## Sampling headroom (3 samples per transition, temperature 1.0)" in (tmp_path / "eval" / "report.md").read_text()
 
+    # p(empty diff): with a zeroed output layer every token has probability 1/V, so each transition's score is
+    # -k log V for the k tokens of the empty diff's tail, the same k for every prompt.
+    from rlvr_world.evaluation.textgame import empty_diff_logprobs
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+    scores = empty_diff_logprobs(model, tokenizer, ds["prompt"], progress=False)
+    tokens = [-lp / math.log(len(tokenizer)) for lp in scores]
+    assert tokens[0] == pytest.approx(round(tokens[0]), abs=1e-4) and 1 <= round(tokens[0]) <= len(' [], "removed": [], "score": {}}')
+    assert tokens == pytest.approx([tokens[0]] * len(ds), abs=1e-4)
+    metrics = evaluate(ds, "model", tmp_path / "eval_sep", str(model_dir), GenerationOptions(batch_size=2, max_new_tokens=8),
+                       no_change_scores=True)
+    sep = metrics["no_change_separation"]
+    assert 0.0 <= sep["auroc"] <= 1.0 and 0.0 < sep["p_empty_unchanged"] < 1.0
+    assert sep["greedy_accuracy"] == 0.0  # random tokens: never right, so the best threshold is the copy baseline's
+    rows = [json.loads(line) for line in (tmp_path / "eval_sep" / "predictions.jsonl").read_text().splitlines()]
+    assert all("logp_empty_diff" in row for row in rows)
+    assert "## Does the model know when nothing changes?" in (tmp_path / "eval_sep" / "report.md").read_text()
+    with pytest.raises(ValueError, match="model predictor"):
+        evaluate(ds, "copy", tmp_path / "unused", no_change_scores=True)
+
 
 def test_sampling_headroom_counts_what_samples_find_beyond_greedy(canonical):
     from rlvr_world.evaluation.textgame import copy_predictions, oracle_predictions, sampling_headroom
@@ -159,6 +180,37 @@ def test_sampling_headroom_counts_what_samples_find_beyond_greedy(canonical):
         sampling_headroom(ds, greedy, samples[:-1])
     with pytest.raises(ValueError, match="model predictor"):
         evaluate(ds, "copy", "unused", headroom_samples=2)
+
+
+def test_no_change_separation_scores_how_well_p_empty_tells_the_kinds_apart(canonical):
+    from rlvr_world.evaluation.textgame import copy_predictions, no_change_separation, oracle_predictions, score_predictions
+
+    ds = load_dataset_dir(canonical, "test")
+    changed = ds["changed"]
+    n_changed = sum(changed)
+    _, oracle_rows = score_predictions(ds, oracle_predictions(ds))
+    _, copy_rows = score_predictions(ds, copy_predictions(ds))
+    wrong_rows = [dict(row, correct=False) for row in oracle_rows]
+    # Unchanged transitions all above changed ones: separated; the threshold between them takes the empty diff
+    # on the unchanged ones and the greedy (here gold) answer on the changed ones.
+    apart = [-3.0 if c else -0.5 for c in changed]
+    s = no_change_separation(ds, apart, oracle_rows)
+    assert s["auroc"] == 1.0 and s["threshold_accuracy"] == 100.0 and s["greedy_accuracy"] == 100.0
+    assert s["p_empty_unchanged"] == pytest.approx(math.exp(-0.5), abs=1e-4)
+    assert s["p_empty_changed"] == pytest.approx(math.exp(-3.0), abs=1e-4)
+    # Greedy answers all wrong: the best threshold answers the empty diff everywhere, the copy baseline.
+    copy_acc = 100 * sum(r["correct"] for r in copy_rows) / len(ds)
+    assert no_change_separation(ds, apart, wrong_rows)["threshold_accuracy"] == pytest.approx(copy_acc, abs=0.01)
+    # The same score everywhere cannot tell them apart; the reverse order is the worst possible.
+    assert no_change_separation(ds, [-1.0] * len(ds), oracle_rows)["auroc"] == 0.5
+    reversed_ = no_change_separation(ds, [-0.5 if c else -3.0 for c in changed], oracle_rows)
+    assert reversed_["auroc"] == 0.0 and reversed_["threshold_accuracy"] == 100.0  # greedy alone is right
+    # Half the changed transitions tied with the unchanged ones: AUROC 1 - 0.5 * (share tied) / 1.
+    tied = [-0.5 if c and i % 2 else a for i, (c, a) in enumerate(zip(changed, apart))]
+    n_tied = sum(1 for i, c in enumerate(changed) if c and i % 2)
+    assert no_change_separation(ds, tied, oracle_rows)["auroc"] == pytest.approx(1 - 0.5 * n_tied / n_changed, abs=1e-3)
+    with pytest.raises(ValueError, match="scores"):
+        no_change_separation(ds, apart[:-1], oracle_rows)
 
 
 def test_error_breakdown_and_flips_count_why_and_where_answers_fail(canonical, tmp_path):

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def evaluation_key(rows, model_dir: str | None, generation, headroom_samples: int) -> str:
+def evaluation_key(rows, model_dir: str | None, generation, headroom_samples: int, no_change_scores: bool = False) -> str:
     """What an evaluation's result depends on: the rows, the model's weight files (path, size, modification
-    time: a retrained model changes them), the decoding options and the headroom samples."""
+    time: a retrained model changes them), the decoding options, the headroom samples and whether the
+    no-change scores are asked for (only then part of the key, so earlier keys stay valid)."""
     dirs = [Path(model_dir)] if model_dir else []
     adapter = dirs[0] / "adapter_config.json" if dirs else None
     if adapter and adapter.is_file():  # a LoRA adapter: the model it loads on counts too
@@ -20,6 +21,8 @@ def evaluation_key(rows, model_dir: str | None, generation, headroom_samples: in
     files = sorted(f for d in dirs for f in d.glob("*.safetensors"))
     weights = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     payload = [rows.to_list(), weights, dataclasses.asdict(generation), headroom_samples]
+    if no_change_scores:
+        payload.append("no_change_scores")
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -179,6 +179,75 @@ def sampling_headroom(dataset, greedy: Sequence[str], samples: Sequence[Sequence
     return out
 
 
+def empty_diff_logprobs(model, tokenizer, prompts, progress: bool = True) -> list[float]:
+    """log p(the empty diff's tail | prompt, the answer opened up to ``"modified":``), one forward pass per prompt.
+
+    Answers part ways at the first token of the ``modified`` list ("nothing changes" or an object), so this
+    reads off how sure the model is that nothing changes, without sampling.
+    """
+    import torch
+
+    answer = format_answer(empty_diff())
+    head = answer[: answer.index('"modified":') + len('"modified":')]
+    device = next(model.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for prompt in tqdm(prompts, desc="p(no change)", unit="prompt", disable=not progress):
+            text = prompt_text(prompt, tokenizer)
+            enc = tokenizer(text + answer, add_special_tokens=False, return_offsets_mapping=True)
+            ids = torch.tensor([enc["input_ids"]], device=device)
+            tail = [i for i, (start, _) in enumerate(enc["offset_mapping"]) if start >= len(text) + len(head)]
+            if not tail or tail[0] == 0:
+                raise ValueError("the empty diff's tail is not tokenised apart from its head")
+            logp = torch.log_softmax(model(ids).logits[0].float(), -1)
+            out.append(sum(logp[i - 1, ids[0, i]].item() for i in tail))
+    return out
+
+
+def no_change_separation(dataset, logprobs: Sequence[float], greedy_rows: Sequence[dict]) -> dict:
+    """Does the model know when nothing changes? From :func:`empty_diff_logprobs`:
+
+    - ``auroc``: the chance that an unchanged transition gets a higher p(empty diff) than a changed one
+      (0.5: the model cannot tell them apart, and any push toward "nothing changes" moves every transition);
+    - the mean p(empty diff) on each kind;
+    - ``threshold_accuracy``: the best overall accuracy of answering the empty diff where p(empty diff)
+      clears a threshold and the greedy answer elsewhere, the threshold tuned on these rows (an upper
+      bound on what moving the no-change decision alone can reach); percentages.
+    """
+    if not (len(logprobs) == len(greedy_rows) == len(dataset)):
+        raise ValueError(f"{len(dataset)} transitions but {len(logprobs)} scores and {len(greedy_rows)} greedy rows")
+    _, copy_rows = score_predictions(dataset, copy_predictions(dataset))
+    unchanged = [lp for lp, row in zip(logprobs, copy_rows) if not row["changed"]]
+    changed = [lp for lp, row in zip(logprobs, copy_rows) if row["changed"]]
+    auroc = None
+    if unchanged and changed:
+        auroc = sum((u > c) + 0.5 * (u == c) for u in unchanged for c in changed) / (len(unchanged) * len(changed))
+    best = max(
+        sum(copy["correct"] if lp >= t else greedy["correct"] for lp, copy, greedy in zip(logprobs, copy_rows, greedy_rows))
+        for t in [*logprobs, math.inf]
+    )
+
+    def mean_p(values):
+        return float(f"{sum(math.exp(v) for v in values) / len(values):.4g}") if values else None
+
+    return {
+        "auroc": None if auroc is None else round(auroc, 3),
+        "p_empty_unchanged": mean_p(unchanged),
+        "p_empty_changed": mean_p(changed),
+        "greedy_accuracy": round(100 * sum(r["correct"] for r in greedy_rows) / len(greedy_rows), 2) if greedy_rows else None,
+        "threshold_accuracy": round(100 * best / len(logprobs), 2) if logprobs else None,
+    }
+
+
+def separation_table(separations: dict[str, dict]) -> list[str]:
+    lines = ["| model | AUROC unchanged vs changed | p(empty diff): unchanged | changed | greedy accuracy | "
+             "best threshold on p(empty diff) |", "|---|---|---|---|---|---|"]
+    for label, s in separations.items():
+        lines.append(f"| {label} | {_fmt(s['auroc'])} | {_fmt(s['p_empty_unchanged'])} | {_fmt(s['p_empty_changed'])} | "
+                     f"{_fmt(s['greedy_accuracy'])} | {_fmt(s['threshold_accuracy'])} |")
+    return lines
+
+
 def headroom_table(headrooms: dict[str, dict], kinds: Sequence[str] = ("overall", "unchanged", "changed")) -> list[str]:
     """A markdown table of :func:`sampling_headroom` results, one row per model (the key) and transition kind."""
     k = next(iter(headrooms.values()))["num_samples"]
@@ -334,6 +403,8 @@ def write_report(output_dir: Path, metrics: dict, title: str, details: dict) -> 
         title = f"## Sampling headroom ({k} samples per transition, temperature {temperature})"
         lines += ["", title, ""]
         lines += headroom_table({_label(metrics): headroom})
+    if "no_change_separation" in metrics:
+        lines += ["", "## Does the model know when nothing changes?", "", *separation_table({_label(metrics): metrics["no_change_separation"]})]
     path = output_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -349,18 +420,21 @@ def evaluate(
     headroom_samples: int = 0,
     headroom_temperature: float = 1.0,
     headroom_seed: int = 0,
+    no_change_scores: bool = False,
 ) -> dict:
     """Predict, score, and write ``metrics.json``, ``report.md`` and ``predictions.jsonl``.
 
     ``metrics["error_breakdown"]`` says why the wrong answers are wrong (:func:`error_breakdown`).
 
     With ``headroom_samples > 0`` (model predictor only) it also draws that many samples per
-    transition and adds :func:`sampling_headroom` under ``metrics["sampling_headroom"]``.
+    transition and adds :func:`sampling_headroom` under ``metrics["sampling_headroom"]``. With
+    ``no_change_scores`` (model predictor only) it adds :func:`no_change_separation` under
+    ``metrics["no_change_separation"]``.
     """
     if predictor not in PREDICTORS:
         raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
-    if headroom_samples and predictor != "model":
-        raise ValueError("sampling headroom needs the model predictor")
+    if (headroom_samples or no_change_scores) and predictor != "model":
+        raise ValueError("sampling headroom and no-change scores need the model predictor")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     generation = generation or GenerationOptions()
@@ -385,6 +459,11 @@ def evaluate(
         samples = [drawn[i * headroom_samples : (i + 1) * headroom_samples] for i in range(len(dataset))]
         metrics["sampling_headroom"] = {**sampling_headroom(dataset, predictions, samples),
                                         "temperature": headroom_temperature}
+    if no_change_scores:
+        logprobs = empty_diff_logprobs(model, tokenizer, dataset["prompt"])
+        metrics["no_change_separation"] = no_change_separation(dataset, logprobs, rows)
+        for row, lp in zip(rows, logprobs):
+            row["logp_empty_diff"] = round(lp, 4)
     metrics["predictor"] = predictor
     metrics["model"] = model_dir
     with open(output_dir / "metrics.json", "w", encoding="utf-8") as handle:
