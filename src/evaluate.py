@@ -1,7 +1,7 @@
 """Evaluate a world model or a baseline and write ``metrics.json`` and ``report.md``.
 
     python src/evaluate.py --task textgame --dataset DIR --split test --predictor {copy,oracle,model} \
-        [--model DIR] --output_dir DIR [--headroom_samples K]
+        [--model DIR] --output_dir DIR [--headroom_samples K] [--no_change_scores] [--shuffle_seed S --limit N]
     python src/evaluate.py --task video_single_step|video_multi_step --dataset DIR --model DIR --output_dir DIR
         (its own options: python src/evaluate.py --task video_single_step --help)
     python src/evaluate.py --task webpage --dataset DIR --split S --predictor {no_change,oracle,model} [--model DIR] \
@@ -29,6 +29,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", help="model or LoRA adapter directory for --predictor model")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--limit", type=int, help="evaluate only the first N rows")
+    parser.add_argument("--shuffle_seed", type=int, default=None,
+                        help="shuffle the rows with this seed before --limit (the demo's draw: 0)")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=1024)
     parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
@@ -37,6 +39,9 @@ def parse_args(argv=None):
                         help="also draw K samples per transition and report pass@K and how often the best sample "
                              "beats greedy decoding (the room GRPO has to learn in)")
     parser.add_argument("--headroom_temperature", type=float, default=1.0, help="sampling temperature for the headroom")
+    parser.add_argument("--no_change_scores", action="store_true",
+                        help="also score p(empty diff) per transition and how well it separates unchanged from "
+                             "changed transitions (AUROC; one forward pass per row)")
     return parser.parse_args(argv)
 
 
@@ -60,11 +65,14 @@ def main(argv=None):
     else:
         split, dataset = args.split, loaded
     dataset = from_hub_columns(dataset)
+    if args.shuffle_seed is not None:
+        dataset = dataset.shuffle(seed=args.shuffle_seed)
     if args.limit:
         dataset = dataset.select(range(min(args.limit, len(dataset))))
     generation = GenerationOptions(args.batch_size, args.max_new_tokens, args.do_sample, args.temperature)
     metrics = evaluate(dataset, args.predictor, args.output_dir, args.model, generation, f"{args.dataset} [{split}]",
-                       headroom_samples=args.headroom_samples, headroom_temperature=args.headroom_temperature)
+                       headroom_samples=args.headroom_samples, headroom_temperature=args.headroom_temperature,
+                       no_change_scores=args.no_change_scores)
     print(
         f"{args.predictor}: overall {metrics['accuracy_overall']}%, unchanged {metrics['accuracy_unchanged']}%, "
         f"changed {metrics['accuracy_changed']}%, format errors {metrics['format_error_rate']}% "
@@ -77,6 +85,11 @@ def main(argv=None):
             print(f"  {kind}: greedy {h['greedy_accuracy']}%, pass@{headroom['num_samples']} {h['pass_at_k']}%, "
                   f"best sample beats greedy on {h['best_beats_greedy']}% (reward {h['greedy_reward']} -> "
                   f"{h['best_of_k_reward']})")
+    separation = metrics.get("no_change_separation")
+    if separation:
+        print(f"  p(empty diff): unchanged {separation['p_empty_unchanged']}, changed {separation['p_empty_changed']}, "
+              f"AUROC {separation['auroc']}; best threshold {separation['threshold_accuracy']}% "
+              f"(greedy {separation['greedy_accuracy']}%)")
     return metrics
 
 

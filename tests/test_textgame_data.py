@@ -93,6 +93,18 @@ def test_evaluate_cli_copy_and_oracle(canonical, tmp_path):
         else:
             assert metrics["accuracy_changed"] == 0.0
             assert metrics["num_correct"] <= metrics["num_unchanged"]
+    # --shuffle_seed then --limit: the demo's draw (the first rows after a seeded shuffle).
+    out = tmp_path / "drawn"
+    subprocess.run([sys.executable, str(REPO / "src" / "evaluate.py"), "--task", "textgame", "--dataset", str(canonical),
+                    "--predictor", "copy", "--shuffle_seed", "0", "--limit", "7", "--output_dir", str(out)],
+                   check=True, capture_output=True)
+    drawn = load_dataset_dir(canonical, "test").shuffle(seed=0).select(range(7))
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["game"] for r in rows] == drawn["game"] and [r["changed"] for r in rows] == list(map(bool, drawn["changed"]))
+    failed = subprocess.run([sys.executable, str(REPO / "src" / "evaluate.py"), "--task", "textgame", "--dataset",
+                             str(canonical), "--predictor", "copy", "--no_change_scores", "--output_dir", str(out)],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "need the model predictor" in failed.stderr
 
 
 def test_model_predictor_generates_and_scores_with_a_tiny_lm(small_jsonl, tmp_path):

@@ -196,9 +196,10 @@ def empty_diff_logprobs(model, tokenizer, prompts, progress: bool = True) -> lis
             text = prompt_text(prompt, tokenizer)
             enc = tokenizer(text + answer, add_special_tokens=False, return_offsets_mapping=True)
             ids = torch.tensor([enc["input_ids"]], device=device)
-            tail = [i for i, (start, _) in enumerate(enc["offset_mapping"]) if start >= len(text) + len(head)]
+            # Tokens that reach into the tail (one may straddle the boundary and still carry the decision).
+            tail = [i for i, (_, end) in enumerate(enc["offset_mapping"]) if end > len(text) + len(head)]
             if not tail or tail[0] == 0:
-                raise ValueError("the empty diff's tail is not tokenised apart from its head")
+                raise ValueError("the empty diff's tail starts the text: nothing to condition on")
             logp = torch.log_softmax(model(ids).logits[0].float(), -1)
             out.append(sum(logp[i - 1, ids[0, i]].item() for i in tail))
     return out
