@@ -21,10 +21,6 @@ import time
 from collections import Counter
 
 
-def auroc(positive: list[float], negative: list[float]) -> float:
-    return sum((p > q) + 0.5 * (p == q) for p in positive for q in negative) / (len(positive) * len(negative))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model or LoRA adapter directory")
@@ -38,7 +34,7 @@ def main(argv=None):
     import torch
 
     from rlvr_world.data import load_dataset_dir
-    from rlvr_world.evaluation.textgame import empty_diff_logprobs, load_causal_lm
+    from rlvr_world.evaluation.textgame import auroc, empty_diff_logprobs, load_causal_lm
 
     rows = load_dataset_dir(args.data, args.split).shuffle(seed=args.seed)
     rows = rows.select(range(min(args.limit, len(rows))))
