@@ -1,8 +1,11 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -43,11 +46,15 @@ def test_findings_report_each_mode_with_its_own_step_count():
 
     rows = [r("base", "video_single_step", 0.004, 0.036, 9e-4), r("RLVR", "video_single_step", 0.003, 0.027, 8e-4),
             r("continued MLE", "video_single_step", 0.004, 0.034, 9e-4),
-            r("base", "video_multi_step", 0.02, 0.1, 4e-3, 0.95), r("RLVR", "video_multi_step", 0.02, 0.1, 5e-3, 0.5)]
+            r("base", "video_multi_step", 0.02, 0.1, 4e-3, 0.95), r("RLVR", "video_multi_step", 0.02, 0.1, 5e-3, 0.5),
+            r("continued MLE", "video_multi_step", 0.02, 0.09, 4e-3, 0.6)]
     lines = findings(rows, {"single_step": 100, "multi_step": 50})
     assert "0.0400 -> 0.0300" in lines[0] and "100 GRPO steps: +25.0%" in lines[0] and lines[0].endswith("better): met")
     assert "0.0380 (+5.0% relative to base)" in lines[1]
     assert "0.950 -> 0.500 (lower)" in lines[2] and "(WORSE)" in lines[2]  # MSE rose
+    assert lines[3] == ("- multi-step control: continued MLE for the same wall time gives MAE + LPIPS 0.11 against RLVR's "
+                        "0.12 (base 0.12: control ahead); MSE 0.004 against RLVR's 0.005 (base 0.004: control ahead); "
+                        "repetition 0.6 against RLVR's 0.5 (base 0.95: RLVR ahead)")
 
 
 def test_one_grpo_step_count_or_one_per_mode():
@@ -102,3 +109,32 @@ def test_stages_run_side_by_side_and_a_failure_stops_the_others(tmp_path):
                            video.Stage("b", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "d.log")],
                           {}, parallel=2)
     assert time.perf_counter() - start < 30  # the sleeper was stopped, not waited for
+
+
+def test_random_update_control_moves_each_tensor_as_far_as_the_trained_change(tmp_path):
+    """bench/bench_random_update.py: BASE + seeded noise whose per-tensor norm is that of CHANGED - BASE."""
+    import importlib.util
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    spec = importlib.util.spec_from_file_location("bench_random_update", REPO / "bench" / "bench_random_update.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    base, changed = tmp_path / "base", tmp_path / "changed"
+    for folder in (base, changed):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    weights = {"a": torch.ones(4, 3), "b": torch.full((5,), 2.0)}
+    save_file(weights, base / "model.safetensors")
+    save_file({"a": weights["a"] + 0.5, "b": weights["b"].clone()}, changed / "model.safetensors")  # b unchanged
+    size = bench.random_update(base, changed, tmp_path / "moved", seed=3)
+    moved = load_file(tmp_path / "moved" / "model.safetensors")
+    assert (tmp_path / "moved" / "config.json").is_file()
+    assert abs(float((moved["a"] - weights["a"]).norm()) - 0.5 * 12 ** 0.5) < 1e-5
+    assert torch.equal(moved["b"], weights["b"])  # a tensor training left alone stays put
+    assert not torch.allclose(moved["a"] - weights["a"], torch.full((4, 3), 0.5))  # a random direction, not the change
+    assert abs(size - (0.5 * 12 ** 0.5) / (12 + 20) ** 0.5) < 1e-6
+    again = tmp_path / "again"
+    bench.random_update(base, changed, again, seed=3)
+    assert torch.equal(load_file(again / "model.safetensors")["a"], moved["a"])  # seeded
