@@ -64,6 +64,19 @@ def test_one_grpo_step_count_or_one_per_mode():
         main(["--modes", "single_step", "--grpo_steps", "10", "20"])
 
 
+def test_grpo_stage_sees_each_training_window_once(tmp_path):
+    from rlvr_world.demos.video import grpo_stage
+
+    def train_samples(extra):
+        stage = grpo_stage("multi_step", tmp_path / "base", tmp_path / "data", tmp_path / "run", "video_mae_lpips", 50,
+                           "python", extra)
+        return int(stage.command[stage.command.index("--max_train_samples") + 1])
+
+    assert train_samples([]) == 50 * 4  # the recipe: 32 completions a step, groups of 8
+    assert train_samples(["--num_generations", "4"]) == 50 * 8
+    assert train_samples(["--per_device_train_batch_size", "8", "--num_generations", "4"]) == 50 * 2
+
+
 def test_control_trains_until_the_matched_run_has_finished_and_as_long(tmp_path):
     """`--match_train_seconds_of`: no stop while the GRPO run is still training; once its log has the final
     `train_runtime` record, stop as soon as this run has trained as long."""

@@ -10,6 +10,7 @@ from rlvr_world.metrics import pusht as pusht_metrics
 from rlvr_world.metrics.video import (
     LPIPS,
     mae,
+    moving_region_mae,
     mse,
     psnr,
     repeated_frames,
@@ -46,6 +47,40 @@ def test_known_error_gives_known_values():
     per_frame = psnr(target + noise, target)
     torch.testing.assert_close(per_frame, -10 * torch.log10(noise.pow(2).mean((1, 2, 3))))
     assert abs(float(per_frame.mean()) - 26.02) < 0.1
+
+
+def _dot_frames(columns: list[int], size: int = 8) -> torch.Tensor:
+    """One white pixel per frame on black, at row 2 and the given column: ``[F, 3, size, size]``."""
+    frames = torch.zeros(len(columns), 3, size, size)
+    for f, c in enumerate(columns):
+        frames[f, :, 2, c] = 1.0
+    return frames
+
+
+def test_moving_region_mae_scores_the_moving_pixels_alone():
+    truth = _dot_frames([1, 2, 3, 3])  # moves twice, then stays
+    torch.testing.assert_close(moving_region_mae(truth, truth), torch.zeros(3))
+    # Frozen at frame 0: frame 1's region is {1, 2} (this step), frame 2's {1, 2, 3} (step {2, 3} and so
+    # far {1, 3}), frame 3's {1, 3} (so far; this step moved nothing). Wrong at the old and the new place.
+    frozen = _dot_frames([1, 1, 1, 1])
+    torch.testing.assert_close(moving_region_mae(frozen, truth), torch.tensor([1.0, 2 / 3, 1.0]))
+    # Lagging one step behind: right at the old place of frame 1 only.
+    lagging = _dot_frames([1, 1, 2, 3])
+    torch.testing.assert_close(moving_region_mae(lagging, truth), torch.tensor([1.0, 2 / 3, 0.0]))
+    # Static truth: an empty region scores 0 whatever is predicted (the full-frame terms see it).
+    still = _dot_frames([4, 4, 4])
+    torch.testing.assert_close(moving_region_mae(_dot_frames([5, 6, 7]), still), torch.zeros(2))
+    # Batched, with the full-frame MAE for scale: 2 wrong pixels of 64 against 2 of 2.
+    batch = torch.stack([frozen, truth])
+    torch.testing.assert_close(moving_region_mae(batch, torch.stack([truth, truth]))[:, 0], torch.tensor([1.0, 0.0]))
+    assert float(mae(frozen[1], truth[1])) == pytest.approx(2 / 64)
+    # A change below the threshold (0.1) is not motion.
+    dim = truth.clone()
+    dim[1:, :, 5, 5] = 0.05
+    torch.testing.assert_close(moving_region_mae(truth, dim), moving_region_mae(truth, truth))
+    torch.testing.assert_close(moving_region_mae(frozen, truth, reduction="mean"), torch.tensor(8 / 9))
+    with pytest.raises(ValueError, match="F >= 2"):
+        moving_region_mae(truth[:1], truth[:1])
 
 
 def test_reductions_and_half_precision():

@@ -122,6 +122,35 @@ def test_multi_step_averages_over_frames_and_decodes_against_the_context(multi):
         reward(completion_ids=[completion], target_frames=[target], video_processor=multi)
 
 
+def test_motion_term_scores_frames_after_the_first_on_the_moving_pixels(multi, single):
+    decoder = ConstantDecoder()
+    scorer = VideoRewardScorer(decode=decoder)
+    n, d = multi.tokens_per_frame, multi.action_dim
+    action = [multi.action_token_offset + 3] * d
+    frame = lambda code: [code] + [1] * (n - 1)  # noqa: E731
+    context = torch.zeros(1, 8, 8, dtype=torch.long)
+    # Grey 0.2, 0.4, 0.6: every pixel changes by 0.2 > 0.1 at each step, so the region is the frame.
+    target = np.concatenate([_grey(51), _grey(102), _grey(153)])
+    completions = [frame(10) + action + frame(30) + action + frame(60),  # 0.1, 0.3, 0.6
+                   frame(20) + action + frame(20) + action + frame(20)]  # frozen at 0.2
+    call = dict(completion_ids=completions, target_frames=[target, target], context_codes=[context, context],
+                video_processor=multi)
+    assert get_reward_funcs(["video_motion_mae"], {})[0].__name__ == "video_motion_mae"  # in the registry
+    motion = make_video_reward("video_motion_mae", {"motion_mae": 1.0}, scorer=scorer)
+    mae_reward = make_video_reward("video_mae", {"mae": 1.0}, scorer=scorer)
+    # Frames 1 and 2 only: |0.3 - 0.4| and |0.6 - 0.6|; frozen: |0.2 - 0.4| and |0.2 - 0.6|.
+    assert motion(**call) == pytest.approx([-(0.1 + 0.0) / 2, -(0.2 + 0.4) / 2], abs=1e-6)
+    assert mae_reward(**call) == pytest.approx([-(0.1 + 0.1 + 0.0) / 3, -(0.0 + 0.2 + 0.4) / 3], abs=1e-6)
+    assert decoder.rows == 2  # both callables read one decode
+    bad = dict(call, completion_ids=[completions[0][:-1], completions[1]])
+    assert motion(**bad)[0] == -1.0  # malformed: the term's worst value
+    # Single-step targets have no previous true frame in the row: a set-up error naming the row.
+    one = make_video_reward("motion", {"motion_mae": 1.0}, scorer=VideoRewardScorer(decode=ConstantDecoder()))
+    with pytest.raises(ValueError, match="row 0.*two or more target frames"):
+        one(prompts=["p"], completion_ids=[_single_completion(single, 50)], target_frames=[_grey(51)],
+            video_processor=single)
+
+
 def test_real_tokenizer_decodes_once_for_all_callables_and_stays_frozen(single, monkeypatch):
     monkeypatch.setattr(video_rewards, "_SHARED", {})
     tokenizer = single.visual_tokenizer

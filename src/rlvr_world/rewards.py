@@ -198,6 +198,15 @@ def video_lpips(**options: Any) -> RewardFunc:
     return _video_reward("video_lpips", {"lpips": 1.0}, **options)
 
 
+@register_reward("video_motion_mae")
+def video_motion_mae(**options: Any) -> RewardFunc:
+    """-MAE over the pixels that move between consecutive true frames (multi-step; frames 1..T-1).
+
+    Not in the paper: an added term for multi-step GRPO. Full-frame -(MAE + LPIPS) barely sees
+    PushT's small agent, so its group spread does not say which samples moved it right."""
+    return _video_reward("video_motion_mae", {"motion_mae": 1.0}, **options)
+
+
 @register_reward("video_mae_lpips")
 def video_mae_lpips(mae_weight: float = 1.0, lpips_weight: float = 1.0, **options: Any) -> RewardFunc:
     """The paper's default video reward -(mae_weight * MAE + lpips_weight * LPIPS), frame-averaged."""

@@ -120,17 +120,30 @@ def _run(stage: str, command: list[str], log: Path, timings: dict) -> None:
     _run_stages([Stage(stage, command, log)], timings)
 
 
-def _grpo_curve_settings(mode: str, extra: list[str]) -> dict:
-    """How GRPO's held-out curve picks and samples its windows (its recipe, then `extra`'s overrides), so that
-    the control's curve sees the same windows and, with the seeded sampler, draws the same samples."""
+def _grpo_settings(mode: str, extra: list[str]) -> dict:
+    """The GRPO recipe of `mode`, then `extra`'s overrides (`--name value` pairs)."""
     import yaml
 
     settings = yaml.safe_load(Path(_recipe(f"video_grpo_pusht_{mode}")).read_text())
     for i, flag in enumerate(extra[:-1]):
         if flag.startswith("--"):
             settings[flag[2:]] = extra[i + 1]
+    return settings
+
+
+def _grpo_curve_settings(mode: str, extra: list[str]) -> dict:
+    """How GRPO's held-out curve picks and samples its windows, so that the control's curve sees the same
+    windows and, with the seeded sampler, draws the same samples."""
+    settings = _grpo_settings(mode, extra)
     return {"stride": int(settings["video_window_stride"]), "limit": int(settings["accuracy_eval_samples"]),
             "batch_size": int(settings["accuracy_eval_batch_size"])}
+
+
+def _prompts_per_step(mode: str, extra: list[str]) -> int:
+    """Windows one GRPO step samples its groups for (one process): completions per step / group size."""
+    settings = _grpo_settings(mode, extra)
+    completions = int(settings["per_device_train_batch_size"]) * int(settings.get("gradient_accumulation_steps", 1))
+    return max(completions // int(settings["num_generations"]), 1)
 
 
 # --------------------------------------------------------------------------------------------- stages
@@ -157,7 +170,9 @@ def grpo_stage(mode: str, base: Path, data: Path, out: Path, reward: str, steps:
         return None
     return Stage(out.name, [python, "src/grpo.py", _recipe(f"video_grpo_pusht_{mode}"), "--model_name_or_path", str(base),
                             "--dataset_name", str(data), "--output_dir", str(out), "--reward_funcs", reward,
-                            "--max_steps", str(steps), "--max_train_samples", str(4 * steps), *extra],
+                            # each training window is seen once
+                            "--max_steps", str(steps), "--max_train_samples", str(_prompts_per_step(mode, extra) * steps),
+                            *extra],
                  OUT / "logs" / f"{out.name}.log")
 
 

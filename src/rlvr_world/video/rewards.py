@@ -25,7 +25,8 @@ What a call needs:
   rollout passes them), against which the future frames decode.
 
 Each reward is higher-is-better: ``-MAE``, ``-MSE``, PSNR (dB), SSIM, ``-LPIPS`` per predicted
-frame, averaged over the frames. A malformed completion (wrong length, an id outside the visual
+frame, averaged over the frames; multi-step also ``-motion MAE`` (the MAE over the pixels that move
+between consecutive true frames, frames 1..T-1: `rlvr_world.metrics.video.moving_region_mae`). A malformed completion (wrong length, an id outside the visual
 code range) gets the term's worst possible value and is not decoded; bad dataset rows (a target of
 the wrong shape) raise an error naming the row and the column.
 
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 
 from rlvr_world.data.frames import frames_to_tensor
-from rlvr_world.metrics.video import LPIPS, mae, mse, psnr, ssim
+from rlvr_world.metrics.video import LPIPS, mae, moving_region_mae, mse, psnr, ssim
 
 from .processor import MULTI_STEP, VISUAL, VideoWorldModelProcessor
 
@@ -59,7 +60,12 @@ _PIXEL_TERMS: dict[str, tuple[Callable, float, float]] = {
     "psnr": (psnr, 1.0, 0.0),
     "ssim": (ssim, 1.0, -1.0),
 }
-TERMS = (*_PIXEL_TERMS, "lpips")
+# Sequence terms need each row's frames in order: the MAE over the pixels that move between
+# consecutive true frames (multi-step only; frames 1..T-1, the ones the repetition rate can flag).
+_SEQUENCE_TERMS: dict[str, tuple[Callable, float, float]] = {
+    "motion_mae": (moving_region_mae, -1.0, -1.0),
+}
+TERMS = (*_PIXEL_TERMS, *_SEQUENCE_TERMS, "lpips")
 
 Decoder = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -186,7 +192,7 @@ class VideoRewardScorer:
     def worst(self, term: str) -> float:
         if term == "lpips":
             return -self.lpips_model().max_distance
-        return _PIXEL_TERMS[term][2]
+        return {**_PIXEL_TERMS, **_SEQUENCE_TERMS}[term][2]
 
     # ------------------------------------------------------------------ decoding
     def _processor(self, video_processor) -> VideoWorldModelProcessor:
@@ -287,6 +293,15 @@ class VideoRewardScorer:
             rows = [r for r, pred in enumerate(batch.predictions) if pred is not None]
             if name == "lpips":
                 per_row = self._lpips_per_row(batch, rows)
+            elif name in _SEQUENCE_TERMS:
+                per_row = {}
+                for r in rows:
+                    if batch.targets[r].shape[0] < 2:
+                        raise ValueError(
+                            f"row {r}, column {TARGET_COLUMN!r}: the {name} term needs two or more target frames "
+                            f"(a multi-step task), got {batch.targets[r].shape[0]}"
+                        )
+                    per_row[r] = _SEQUENCE_TERMS[name][0](batch.predictions[r], batch.targets[r])
             elif rows:
                 pred = torch.cat([batch.predictions[r] for r in rows])
                 target = torch.cat([batch.targets[r] for r in rows])
@@ -320,7 +335,7 @@ class VideoRewardScorer:
         total = torch.zeros(len(batch.targets), dtype=torch.float64)
         worst = 0.0
         for name, weight in weights.items():
-            sign = -1.0 if name == "lpips" else _PIXEL_TERMS[name][1]
+            sign = -1.0 if name == "lpips" else {**_PIXEL_TERMS, **_SEQUENCE_TERMS}[name][1]
             total += weight * sign * self.term(batch, name).double()
             worst += weight * self.worst(name)
         total[~batch.valid] = worst
