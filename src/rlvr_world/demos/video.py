@@ -141,9 +141,16 @@ def _grpo_curve_settings(mode: str, extra: list[str]) -> dict:
 
 def _prompts_per_step(mode: str, extra: list[str]) -> int:
     """Windows one GRPO step samples its groups for (one process): completions per step / group size."""
+    from types import SimpleNamespace
+
+    from rlvr_world.training.textgame import rows_per_step
+
     settings = _grpo_settings(mode, extra)
-    completions = int(settings["per_device_train_batch_size"]) * int(settings.get("gradient_accumulation_steps", 1))
-    return max(completions // int(settings["num_generations"]), 1)
+    return rows_per_step(SimpleNamespace(
+        per_device_train_batch_size=int(settings["per_device_train_batch_size"]),
+        gradient_accumulation_steps=int(settings.get("gradient_accumulation_steps", 1)),
+        num_generations=int(settings["num_generations"]),
+    ))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- stages

@@ -63,7 +63,7 @@ def mae(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "none")
     return _reduce((_float(pred) - _float(target)).abs().flatten(-3).mean(-1), reduction)
 
 
-# A pixel "moves" when some channel changes by more than this between consecutive true frames
+# A pixel "moves" when some channel changes by more than this between true frames
 # (PushT's agent and block against the table: their edges change by 0.3-0.9).
 MOTION_THRESHOLD = 0.1
 
@@ -90,8 +90,8 @@ def moving_region_mae(
     it, is wrong over the region. A frame where nothing has moved scores 0. Full-frame MAE dilutes
     a small moving object (PushT's agent is ~1% of the pixels)."""
     _check_pair(pred, target)
-    moving = moving_pixels(target, threshold).to(_float(pred).dtype)
     pred, target = _float(pred), _float(target)
+    moving = moving_pixels(target, threshold).to(pred.dtype)
     error = (pred[..., 1:, :, :, :] - target[..., 1:, :, :, :]).abs().mean(-3)
     per_frame = (error * moving).flatten(-2).sum(-1) / moving.flatten(-2).sum(-1).clamp_min(1.0)
     return _reduce(per_frame, reduction)
