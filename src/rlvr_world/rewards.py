@@ -200,7 +200,7 @@ def video_lpips(**options: Any) -> RewardFunc:
 
 @register_reward("video_motion_mae")
 def video_motion_mae(**options: Any) -> RewardFunc:
-    """-MAE over the pixels that move between consecutive true frames (multi-step; frames 1..T-1).
+    """-MAE over the pixels that move between true frames or since the first (multi-step; frames 1..T-1).
 
     Not in the paper: an added term for multi-step GRPO. Full-frame -(MAE + LPIPS) barely sees
     PushT's small agent, so its group spread does not say which samples moved it right."""

@@ -26,7 +26,7 @@ What a call needs:
 
 Each reward is higher-is-better: ``-MAE``, ``-MSE``, PSNR (dB), SSIM, ``-LPIPS`` per predicted
 frame, averaged over the frames; multi-step also ``-motion MAE`` (the MAE over the pixels that move
-between consecutive true frames, frames 1..T-1: `rlvr_world.metrics.video.moving_region_mae`). A malformed completion (wrong length, an id outside the visual
+between true frames or since the first, frames 1..T-1: `rlvr_world.metrics.video.moving_region_mae`). A malformed completion (wrong length, an id outside the visual
 code range) gets the term's worst possible value and is not decoded; bad dataset rows (a target of
 the wrong shape) raise an error naming the row and the column.
 
@@ -60,11 +60,12 @@ _PIXEL_TERMS: dict[str, tuple[Callable, float, float]] = {
     "psnr": (psnr, 1.0, 0.0),
     "ssim": (ssim, 1.0, -1.0),
 }
-# Sequence terms need each row's frames in order: the MAE over the pixels that move between
-# consecutive true frames (multi-step only; frames 1..T-1, the ones the repetition rate can flag).
+# Sequence terms need each row's frames in order: the MAE over the pixels that move between true
+# frames or since the first (multi-step only; frames 1..T-1, the ones the repetition rate can flag).
 _SEQUENCE_TERMS: dict[str, tuple[Callable, float, float]] = {
     "motion_mae": (moving_region_mae, -1.0, -1.0),
 }
+_FRAME_TERMS = {**_PIXEL_TERMS, **_SEQUENCE_TERMS}  # name -> (metric, sign, worst reward)
 TERMS = (*_PIXEL_TERMS, *_SEQUENCE_TERMS, "lpips")
 
 Decoder = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
@@ -192,7 +193,7 @@ class VideoRewardScorer:
     def worst(self, term: str) -> float:
         if term == "lpips":
             return -self.lpips_model().max_distance
-        return {**_PIXEL_TERMS, **_SEQUENCE_TERMS}[term][2]
+        return _FRAME_TERMS[term][2]
 
     # ------------------------------------------------------------------ decoding
     def _processor(self, video_processor) -> VideoWorldModelProcessor:
@@ -335,7 +336,7 @@ class VideoRewardScorer:
         total = torch.zeros(len(batch.targets), dtype=torch.float64)
         worst = 0.0
         for name, weight in weights.items():
-            sign = -1.0 if name == "lpips" else {**_PIXEL_TERMS, **_SEQUENCE_TERMS}[name][1]
+            sign = -1.0 if name == "lpips" else _FRAME_TERMS[name][1]
             total += weight * sign * self.term(batch, name).double()
             worst += weight * self.worst(name)
         total[~batch.valid] = worst
